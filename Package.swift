@@ -1,0 +1,31 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Vectorised Swift kernels need AVX2/FMA code generation; without it SIMD multiply-add
+/// lowers to software `fmaf` calls (see DESIGN.md, Engine).
+let fastMath: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
+
+let package = Package(
+    name: "MMKD",
+    products: [
+        .library(name: "Engine", targets: ["Engine"]),
+        .library(name: "NN", targets: ["NN"]),
+        .executable(name: "mmkd", targets: ["mmkd"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas"),
+        .target(name: "Engine", dependencies: ["CDNNL", "COpenBLAS"], swiftSettings: fastMath),
+        .target(name: "NN", dependencies: ["Engine"], swiftSettings: fastMath),
+        .executableTarget(
+            name: "mmkd",
+            dependencies: ["Engine", "NN", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: fastMath),
+        .testTarget(name: "EngineTests", dependencies: ["Engine"], resources: [.copy("Fixtures")], swiftSettings: fastMath),
+        .testTarget(name: "NNTests", dependencies: ["NN", "Engine"], resources: [.copy("Fixtures")], swiftSettings: fastMath),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,57 @@
+/// Reverse-mode gradients of a scalar `output` with respect to each tensor of `inputs`.
+///
+/// With `createGraph` the backward pass is itself recorded, so the returned gradients can be
+/// differentiated again (PyTorch's `create_graph=True`); without it, the results are constants and
+/// the pass costs a plain backward. Only nodes on a path from `inputs` to `output` are visited, and
+/// each backward rule is told which of its inputs need a gradient. An input that does not influence
+/// `output` gets zeros.
+public func gradients(of output: Tensor, wrt inputs: [Tensor], createGraph: Bool = false) -> [Tensor] {
+    precondition(output.count == 1, "gradients(of:): output must be a scalar, got shape \(output.shape)")
+    return gradients(of: output, seed: Tensor.ones(output.shape), wrt: inputs, createGraph: createGraph)
+}
+
+/// Vector–Jacobian product: gradients of `⟨seed, output⟩` with respect to `inputs`.
+public func gradients(of output: Tensor, seed: Tensor, wrt inputs: [Tensor], createGraph: Bool = false) -> [Tensor] {
+    precondition(seed.shape == output.shape, "gradients: seed shape \(seed.shape) differs from output \(output.shape)")
+    let targets = Set(inputs.map(ObjectIdentifier.init))
+
+    // Post-order walk: `order` lists every tensor reached before the tensors computed from it;
+    // `relevant` marks tensors that lie on a path to some requested input.
+    var order: [Tensor] = []
+    var relevant: [ObjectIdentifier: Bool] = [:]
+    var stack: [(Tensor, Int)] = [(output, 0)]
+    var visited: Set<ObjectIdentifier> = [ObjectIdentifier(output)]
+    while let (tensor, next) = stack.popLast() {
+        let parents = tensor.gradFunction?.inputs ?? []
+        if next < parents.count {
+            stack.append((tensor, next + 1))
+            let parent = parents[next]
+            if parent.requiresGrad && visited.insert(ObjectIdentifier(parent)).inserted {
+                stack.append((parent, 0))
+            }
+        } else {
+            let id = ObjectIdentifier(tensor)
+            relevant[id] = targets.contains(id) || parents.contains { relevant[ObjectIdentifier($0)] == true }
+            order.append(tensor)
+        }
+    }
+
+    var grads: [ObjectIdentifier: Tensor] = [ObjectIdentifier(output): seed]
+    GradMode.with(enabled: createGraph) {
+        for tensor in order.reversed() {
+            let id = ObjectIdentifier(tensor)
+            guard let fn = tensor.gradFunction, relevant[id] == true, let g = grads[id] else { continue }
+            if !targets.contains(id) { grads[id] = nil }  // free intermediate gradients early
+            let needed = fn.inputs.map { relevant[ObjectIdentifier($0)] == true }
+            let inputGrads = fn.backward(g, tensor, needed)
+            precondition(inputGrads.count == fn.inputs.count, "backward of \(fn.name) returned \(inputGrads.count) gradients for \(fn.inputs.count) inputs")
+            for (input, grad) in zip(fn.inputs, inputGrads) {
+                guard let grad, relevant[ObjectIdentifier(input)] == true else { continue }
+                precondition(grad.shape == input.shape, "backward of \(fn.name) gave gradient shape \(grad.shape) for input \(input.shape)")
+                let key = ObjectIdentifier(input)
+                grads[key] = grads[key].map { $0 + grad } ?? grad
+            }
+        }
+    }
+    return inputs.map { grads[ObjectIdentifier($0)] ?? Tensor.zeros($0.shape) }
+}

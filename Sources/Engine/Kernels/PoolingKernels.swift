@@ -1,0 +1,117 @@
+/// Pooling windows along one spatial axis: output cell `i` covers input `[start[i], end[i])` and
+/// divides by `extent[i]` (which may count padding, as PyTorch's `count_include_pad` does).
+public struct PoolingWindows: Hashable, Sendable {
+    public var start: [Int], end: [Int], extent: [Int]
+    public var count: Int { start.count }
+
+    /// Windows of a strided pooling with zero padding (PyTorch's floor mode).
+    public static func strided(input: Int, kernel: Int, stride: Int, padding: Int) -> PoolingWindows {
+        precondition(kernel > 0 && stride > 0 && padding >= 0 && padding * 2 <= kernel,
+                     "pool: kernel \(kernel), stride \(stride), padding \(padding) (padding must be at most half the kernel)")
+        let out = (input + 2 * padding - kernel) / stride + 1
+        precondition(out > 0, "pool: input extent \(input) is smaller than kernel \(kernel) with padding \(padding)")
+        var w = PoolingWindows(start: [], end: [], extent: [])
+        for i in 0..<out {
+            let s = i * stride - padding
+            let e = min(s + kernel, input + padding)
+            w.extent.append(e - s)
+            w.start.append(max(s, 0)); w.end.append(min(e, input))
+        }
+        return w
+    }
+
+    /// Windows of PyTorch's adaptive average pooling.
+    public static func adaptive(input: Int, output: Int) -> PoolingWindows {
+        precondition(output > 0, "adaptive pool: output size must be positive, got \(output)")
+        var w = PoolingWindows(start: [], end: [], extent: [])
+        for i in 0..<output {
+            let s = (i * input) / output, e = ((i + 1) * input + output - 1) / output
+            w.start.append(s); w.end.append(e); w.extent.append(e - s)
+        }
+        return w
+    }
+}
+
+/// Swift pooling kernels over NCHW planes, planes in parallel.
+public enum PoolingKernels {
+    /// Window averages; `planes` = N·C planes of `h`×`w`.
+    public static func averageForward(_ x: UnsafePointer<Float>, planes: Int, h: Int, w: Int, rows: PoolingWindows, cols: PoolingWindows,
+                                      _ y: UnsafeMutablePointer<Float>) {
+        let xs = SendablePointer(UnsafeMutablePointer(mutating: x)), ys = SendablePointer(y)
+        let oh = rows.count, ow = cols.count
+        Parallel.chunks(planes, grain: max(1, 16_384 / max(h * w, 1))) { range in
+            for p in range {
+                let src = xs.pointer + p * h * w, dst = ys.pointer + p * oh * ow
+                for i in 0..<oh {
+                    for j in 0..<ow {
+                        var s: Float = 0
+                        for r in rows.start[i]..<rows.end[i] { for c in cols.start[j]..<cols.end[j] { s += src[r * w + c] } }
+                        dst[i * ow + j] = s / Float(rows.extent[i] * cols.extent[j])
+                    }
+                }
+            }
+        }
+    }
+
+    /// The adjoint of `averageForward`: spreads each output gradient over its window.
+    public static func averageBackward(_ gy: UnsafePointer<Float>, planes: Int, h: Int, w: Int, rows: PoolingWindows, cols: PoolingWindows,
+                                       _ gx: UnsafeMutablePointer<Float>) {
+        let gs = SendablePointer(UnsafeMutablePointer(mutating: gy)), xs = SendablePointer(gx)
+        let oh = rows.count, ow = cols.count
+        Parallel.chunks(planes, grain: max(1, 16_384 / max(h * w, 1))) { range in
+            for p in range {
+                let src = gs.pointer + p * oh * ow, dst = xs.pointer + p * h * w
+                dst.initialize(repeating: 0, count: h * w)
+                for i in 0..<oh {
+                    for j in 0..<ow {
+                        let v = src[i * ow + j] / Float(rows.extent[i] * cols.extent[j])
+                        for r in rows.start[i]..<rows.end[i] { for c in cols.start[j]..<cols.end[j] { dst[r * w + c] += v } }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Window maxima and, per output, the flat in-plane index of the (first) maximum.
+    public static func maxForward(_ x: UnsafePointer<Float>, planes: Int, h: Int, w: Int, rows: PoolingWindows, cols: PoolingWindows,
+                                  _ y: UnsafeMutablePointer<Float>, indices: UnsafeMutablePointer<Int32>) {
+        let xs = SendablePointer(UnsafeMutablePointer(mutating: x)), ys = SendablePointer(y), ids = SendablePointer(indices)
+        let oh = rows.count, ow = cols.count
+        Parallel.chunks(planes, grain: max(1, 16_384 / max(h * w, 1))) { range in
+            for p in range {
+                let src = xs.pointer + p * h * w, dst = ys.pointer + p * oh * ow, idx = ids.pointer + p * oh * ow
+                for i in 0..<oh {
+                    for j in 0..<ow {
+                        var best = -Float.infinity, at = rows.start[i] * w + cols.start[j]
+                        for r in rows.start[i]..<rows.end[i] {
+                            for c in cols.start[j]..<cols.end[j] {
+                                let v = src[r * w + c]
+                                if v > best || v.isNaN { best = v; at = r * w + c }
+                            }
+                        }
+                        dst[i * ow + j] = best; idx[i * ow + j] = Int32(at)
+                    }
+                }
+            }
+        }
+    }
+
+    /// `gx[plane, indices[k]] += gy[plane, k]` (max-pool backward: a scatter).
+    public static func scatter(_ gy: UnsafePointer<Float>, planes: Int, outPerPlane: Int, inPerPlane: Int,
+                               indices: UnsafePointer<Int32>, _ gx: UnsafeMutablePointer<Float>) {
+        gx.initialize(repeating: 0, count: planes * inPerPlane)
+        for p in 0..<planes {
+            let g = gy + p * outPerPlane, id = indices + p * outPerPlane, d = gx + p * inPerPlane
+            for k in 0..<outPerPlane { d[Int(id[k])] += g[k] }
+        }
+    }
+
+    /// `y[plane, k] = x[plane, indices[k]]` (the adjoint of `scatter`: a gather).
+    public static func gather(_ x: UnsafePointer<Float>, planes: Int, outPerPlane: Int, inPerPlane: Int,
+                              indices: UnsafePointer<Int32>, _ y: UnsafeMutablePointer<Float>) {
+        for p in 0..<planes {
+            let s = x + p * inPerPlane, id = indices + p * outPerPlane, d = y + p * outPerPlane
+            for k in 0..<outPerPlane { d[k] = s[Int(id[k])] }
+        }
+    }
+}

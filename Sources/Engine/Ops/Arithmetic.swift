@@ -1,0 +1,138 @@
+/// Elementwise arithmetic with NumPy broadcasting. Each op's derivative is written with these same
+/// ops (see the backward closures), so gradients of gradients come for free.
+extension Tensor {
+    /// Element strides of `shape` read as broadcast to `target` (0 on broadcast dimensions).
+    static func broadcastStrides(_ shape: [Int], to target: [Int]) -> [Int] {
+        let own = Shape.strides(shape)
+        let lead = target.count - shape.count
+        return (0..<target.count).map { i in
+            i < lead ? 0 : (shape[i - lead] == 1 ? 0 : own[i - lead])
+        }
+    }
+
+    static func binary(_ name: String, _ op: ElementwiseKernels.Binary, _ a: Tensor, _ b: Tensor,
+                       backward: GradFunction.Backward?) -> Tensor {
+        let shape = a.shape == b.shape ? a.shape : Shape.broadcast(a.shape, b.shape)
+        let storage = TensorStorage(count: Shape.count(shape))
+        if a.shape == b.shape {
+            let st = Shape.strides(shape)
+            ElementwiseKernels.binary(op, a.pointer, aStrides: st, b.pointer, bStrides: st, storage.pointer, shape: shape)
+        } else {
+            ElementwiseKernels.binary(op, a.pointer, aStrides: broadcastStrides(a.shape, to: shape),
+                                      b.pointer, bStrides: broadcastStrides(b.shape, to: shape), storage.pointer, shape: shape)
+        }
+        guard let backward else { return Tensor(storage: storage, shape: shape) }
+        return recorded(name, storage: storage, shape: shape, inputs: [a, b], backward: backward)
+    }
+
+    static func unary(_ name: String, _ op: ElementwiseKernels.Unary, _ x: Tensor,
+                      backward: GradFunction.Backward?) -> Tensor {
+        let storage = TensorStorage(count: x.count)
+        ElementwiseKernels.unary(op, x.pointer, storage.pointer, count: x.count)
+        guard let backward else { return Tensor(storage: storage, shape: x.shape) }
+        return recorded(name, storage: storage, shape: x.shape, inputs: [x], backward: backward)
+    }
+}
+
+// MARK: - Binary operators
+
+public func + (a: Tensor, b: Tensor) -> Tensor {
+    Tensor.binary("add", .add, a, b) { g, _, n in
+        [n[0] ? g.sum(toShape: a.shape) : nil, n[1] ? g.sum(toShape: b.shape) : nil]
+    }
+}
+
+public func - (a: Tensor, b: Tensor) -> Tensor {
+    Tensor.binary("sub", .sub, a, b) { g, _, n in
+        [n[0] ? g.sum(toShape: a.shape) : nil, n[1] ? (-g).sum(toShape: b.shape) : nil]
+    }
+}
+
+public func * (a: Tensor, b: Tensor) -> Tensor {
+    Tensor.binary("mul", .mul, a, b) { g, _, n in
+        [n[0] ? (g * b).sum(toShape: a.shape) : nil, n[1] ? (g * a).sum(toShape: b.shape) : nil]
+    }
+}
+
+public func / (a: Tensor, b: Tensor) -> Tensor {
+    Tensor.binary("div", .div, a, b) { g, out, n in
+        [n[0] ? (g / b).sum(toShape: a.shape) : nil, n[1] ? (-(g * a) / (b * b)).sum(toShape: b.shape) : nil]
+    }
+}
+
+public prefix func - (x: Tensor) -> Tensor {
+    Tensor.unary("neg", .neg, x) { g, _, _ in [-g] }
+}
+
+public func + (a: Tensor, s: Float) -> Tensor { a + Tensor(scalar: s) }
+public func + (s: Float, a: Tensor) -> Tensor { Tensor(scalar: s) + a }
+public func - (a: Tensor, s: Float) -> Tensor { a - Tensor(scalar: s) }
+public func - (s: Float, a: Tensor) -> Tensor { Tensor(scalar: s) - a }
+public func * (a: Tensor, s: Float) -> Tensor { a.scaled(by: s) }
+public func * (s: Float, a: Tensor) -> Tensor { a.scaled(by: s) }
+public func / (a: Tensor, s: Float) -> Tensor { a.scaled(by: 1 / s) }
+public func / (s: Float, a: Tensor) -> Tensor { Tensor(scalar: s) / a }
+
+extension Tensor {
+    /// `self * s + shift` in one pass.
+    public func scaled(by s: Float, shift: Float = 0) -> Tensor {
+        let storage = TensorStorage(count: count)
+        ElementwiseKernels.affine(pointer, scale: s, shift: shift, storage.pointer, count: count)
+        return Tensor.recorded("scale", storage: storage, shape: shape, inputs: [self]) { g, _, _ in [g.scaled(by: s)] }
+    }
+
+    /// Elementwise maximum; the gradient goes to `self` where `self >= other` (PyTorch's `maximum`
+    /// splits ties; ties are measure-zero in practice).
+    public func maximum(_ other: Tensor) -> Tensor {
+        Tensor.binary("maximum", .max, self, other) { [self] g, _, n in
+            let mask = withoutGrad { Tensor.binary("ge", .greater, other, self, backward: nil) }  // other > self
+            let keep = 1 - mask
+            return [n[0] ? (g * keep).sum(toShape: self.shape) : nil, n[1] ? (g * mask).sum(toShape: other.shape) : nil]
+        }
+    }
+
+    /// `self` raised to a constant power.
+    public func pow(_ p: Float) -> Tensor {
+        if p == 2 { return square() }
+        return Tensor.binary("pow", .pow, self, Tensor(scalar: p)) { [self] g, _, _ in
+            [g * self.pow(p - 1) * p, nil]
+        }
+    }
+
+    /// Values clamped to `[low, high]`; the gradient passes where the value was inside.
+    public func clamped(min low: Float = -.infinity, max high: Float = .infinity) -> Tensor {
+        let storage = TensorStorage(count: count)
+        let x = pointer, o = storage.pointer
+        for i in 0..<count { o[i] = Swift.min(Swift.max(x[i], low), high) }
+        return Tensor.recorded("clamp", storage: storage, shape: shape, inputs: [self]) { [self] g, _, _ in
+            let inside = withoutGrad { Tensor.make(self.shape) { p, n in
+                for i in 0..<n { p[i] = (self.pointer[i] >= low && self.pointer[i] <= high) ? 1 : 0 } } }
+            return [g * inside]
+        }
+    }
+}
+
+// MARK: - Unary functions
+
+extension Tensor {
+    public func exp() -> Tensor { Tensor.unary("exp", .exp, self) { g, out, _ in [g * out] } }
+    public func log() -> Tensor { Tensor.unary("log", .log, self) { [self] g, _, _ in [g / self] } }
+    public func sqrt() -> Tensor { Tensor.unary("sqrt", .sqrt, self) { g, out, _ in [g / out * 0.5] } }
+    public func rsqrt() -> Tensor { Tensor.unary("rsqrt", .rsqrt, self) { g, out, _ in [g * out * out * out * -0.5] } }
+    public func square() -> Tensor { Tensor.unary("square", .square, self) { [self] g, _, _ in [g * self * 2] } }
+    public func reciprocal() -> Tensor { Tensor.unary("reciprocal", .reciprocal, self) { g, out, _ in [-(g * out * out)] } }
+    public func sigmoid() -> Tensor { Tensor.unary("sigmoid", .sigmoid, self) { g, out, _ in [g * out * (1 - out)] } }
+    public func tanh() -> Tensor { Tensor.unary("tanh", .tanh, self) { g, out, _ in [g * (1 - out * out)] } }
+    public func abs() -> Tensor { Tensor.unary("abs", .abs, self) { [self] g, _, _ in [g * self.sign()] } }
+    /// `max(x, 0)`; its derivative multiplies by the constant mask `x > 0`.
+    public func relu() -> Tensor { Tensor.unary("relu", .relu, self) { g, out, _ in [g * out.positiveMask()] } }
+
+    /// -1, 0 or 1 per value; a constant (no gradient).
+    public func sign() -> Tensor { Tensor.unary("sign", .sign, self, backward: nil) }
+    /// 1 where the value is > 0, else 0; a constant (no gradient).
+    public func positiveMask() -> Tensor { Tensor.unary("step", .step, self, backward: nil) }
+    /// 1 where `self > other`, else 0; a constant.
+    public func greater(_ other: Tensor) -> Tensor { Tensor.binary("gt", .greater, self, other, backward: nil) }
+    /// 1 where `self == other`, else 0; a constant.
+    public func equal(_ other: Tensor) -> Tensor { Tensor.binary("eq", .equal, self, other, backward: nil) }
+}

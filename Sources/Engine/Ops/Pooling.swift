@@ -1,0 +1,80 @@
+/// Max and average pooling over NCHW tensors. Average pooling and its backward are each other's
+/// adjoint; max pooling's backward is a scatter by the saved indices, whose derivative is a gather.
+extension Tensor {
+    /// PyTorch's `F.max_pool2d` (floor mode, dilation 1).
+    public func maxPool2d(kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0)) -> Tensor {
+        precondition(rank == 4, "maxPool2d: input must be NCHW, got \(shape)")
+        let s = stride ?? kernel
+        let rows = PoolingWindows.strided(input: shape[2], kernel: kernel.0, stride: s.0, padding: padding.0)
+        let cols = PoolingWindows.strided(input: shape[3], kernel: kernel.1, stride: s.1, padding: padding.1)
+        let outShape = [shape[0], shape[1], rows.count, cols.count]
+        let storage = TensorStorage(count: Shape.count(outShape))
+        let indices = PoolIndices(count: storage.count)
+        PoolingKernels.maxForward(pointer, planes: shape[0] * shape[1], h: shape[2], w: shape[3], rows: rows, cols: cols,
+                                  storage.pointer, indices: indices.pointer)
+        let inShape = shape
+        return Tensor.recorded("maxPool2d", storage: storage, shape: outShape, inputs: [self]) { g, _, _ in
+            [Tensor.indexScatter(g, indices, inShape)]
+        }
+    }
+
+    static func indexScatter(_ g: Tensor, _ indices: PoolIndices, _ inShape: [Int]) -> Tensor {
+        let planes = inShape[0] * inShape[1]
+        let storage = TensorStorage(count: Shape.count(inShape))
+        PoolingKernels.scatter(g.pointer, planes: planes, outPerPlane: g.count / planes, inPerPlane: storage.count / planes,
+                               indices: indices.pointer, storage.pointer)
+        return recorded("maxPoolBackward", storage: storage, shape: inShape, inputs: [g]) { gg, _, _ in
+            [indexGather(gg, indices, g.shape)]
+        }
+    }
+
+    static func indexGather(_ x: Tensor, _ indices: PoolIndices, _ outShape: [Int]) -> Tensor {
+        let planes = outShape[0] * outShape[1]
+        let storage = TensorStorage(count: Shape.count(outShape))
+        PoolingKernels.gather(x.pointer, planes: planes, outPerPlane: storage.count / planes, inPerPlane: x.count / planes,
+                              indices: indices.pointer, storage.pointer)
+        return recorded("maxPoolGather", storage: storage, shape: outShape, inputs: [x]) { g, _, _ in
+            [indexScatter(g, indices, x.shape)]
+        }
+    }
+
+    /// PyTorch's `F.avg_pool2d` (floor mode, `count_include_pad=True`).
+    public func avgPool2d(kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0)) -> Tensor {
+        precondition(rank == 4, "avgPool2d: input must be NCHW, got \(shape)")
+        let s = stride ?? kernel
+        return windowAverage(rows: PoolingWindows.strided(input: shape[2], kernel: kernel.0, stride: s.0, padding: padding.0),
+                             cols: PoolingWindows.strided(input: shape[3], kernel: kernel.1, stride: s.1, padding: padding.1))
+    }
+
+    /// PyTorch's `F.adaptive_avg_pool2d`.
+    public func adaptiveAvgPool2d(_ size: (Int, Int)) -> Tensor {
+        precondition(rank == 4, "adaptiveAvgPool2d: input must be NCHW, got \(shape)")
+        if size == (1, 1) { return mean(axes: [2, 3], keepDims: true) }
+        return windowAverage(rows: .adaptive(input: shape[2], output: size.0), cols: .adaptive(input: shape[3], output: size.1))
+    }
+
+    func windowAverage(rows: PoolingWindows, cols: PoolingWindows) -> Tensor {
+        let outShape = [shape[0], shape[1], rows.count, cols.count]
+        let storage = TensorStorage(count: Shape.count(outShape))
+        PoolingKernels.averageForward(pointer, planes: shape[0] * shape[1], h: shape[2], w: shape[3], rows: rows, cols: cols, storage.pointer)
+        let inShape = shape
+        return Tensor.recorded("avgPool2d", storage: storage, shape: outShape, inputs: [self]) { g, _, _ in
+            [g.windowAverageBackward(rows: rows, cols: cols, inputShape: inShape)]
+        }
+    }
+
+    func windowAverageBackward(rows: PoolingWindows, cols: PoolingWindows, inputShape: [Int]) -> Tensor {
+        let storage = TensorStorage(count: Shape.count(inputShape))
+        PoolingKernels.averageBackward(pointer, planes: shape[0] * shape[1], h: inputShape[2], w: inputShape[3], rows: rows, cols: cols, storage.pointer)
+        return Tensor.recorded("avgPool2dBackward", storage: storage, shape: inputShape, inputs: [self]) { g, _, _ in
+            [g.windowAverage(rows: rows, cols: cols)]
+        }
+    }
+}
+
+/// Saved arg-max positions of a max pooling (flat index within each input plane).
+final class PoolIndices: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Int32>
+    init(count: Int) { pointer = .allocate(capacity: max(count, 1)) }
+    deinit { pointer.deallocate() }
+}

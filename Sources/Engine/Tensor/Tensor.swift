@@ -1,0 +1,111 @@
+/// An n-dimensional array of `Float32` in contiguous row-major (NCHW) order, and a node of the
+/// autodiff graph.
+///
+/// Tensors are immutable values with reference identity: an op never changes its inputs, it makes a
+/// new tensor. A tensor produced by an op while recording is on (see `GradMode`) from inputs that
+/// require gradients carries a `GradFunction`; a leaf carries `requiresGrad`.
+public final class Tensor: @unchecked Sendable {
+    public let shape: [Int]
+    public let storage: TensorStorage
+    /// True for a leaf whose gradient may be requested, or for any tensor recorded by an op.
+    public let requiresGrad: Bool
+    /// How this tensor was computed, when it was recorded; nil for leaves and constants.
+    public let gradFunction: GradFunction?
+
+    /// Wraps storage as a leaf.
+    public init(storage: TensorStorage, shape: [Int], requiresGrad: Bool = false) {
+        precondition(Shape.count(shape) == storage.count,
+                     "Tensor: shape \(shape) holds \(Shape.count(shape)) values but storage has \(storage.count)")
+        self.shape = shape
+        self.storage = storage
+        self.requiresGrad = requiresGrad
+        self.gradFunction = nil
+    }
+
+    init(storage: TensorStorage, shape: [Int], gradFunction: GradFunction) {
+        self.shape = shape
+        self.storage = storage
+        self.requiresGrad = true
+        self.gradFunction = gradFunction
+    }
+
+    public var count: Int { storage.count }
+    public var rank: Int { shape.count }
+    @inlinable public var pointer: UnsafeMutablePointer<Float> { storage.pointer }
+
+    /// The values in row-major order.
+    public var scalars: [Float] { Array(UnsafeBufferPointer(start: storage.pointer, count: count)) }
+
+    /// The single value of a one-element tensor.
+    public var item: Float {
+        precondition(count == 1, "item: tensor of shape \(shape) has \(count) values, expected 1")
+        return storage.pointer[0]
+    }
+
+    /// The same values, cut from the graph.
+    public func detached() -> Tensor { Tensor(storage: storage, shape: shape) }
+
+    /// The same values as a leaf that requires gradients (PyTorch's `detach().requires_grad_()`).
+    public func requiringGrad() -> Tensor { Tensor(storage: storage, shape: shape, requiresGrad: true) }
+}
+
+// MARK: - Creation
+
+extension Tensor {
+    /// A tensor of the given shape whose values are written by `fill`.
+    public static func make(_ shape: [Int], _ fill: (UnsafeMutablePointer<Float>, Int) -> Void) -> Tensor {
+        let storage = TensorStorage(count: Shape.count(shape))
+        fill(storage.pointer, storage.count)
+        return Tensor(storage: storage, shape: shape)
+    }
+
+    public convenience init(_ values: [Float], shape: [Int], requiresGrad: Bool = false) {
+        precondition(values.count == Shape.count(shape),
+                     "Tensor: \(values.count) values given for shape \(shape) (\(Shape.count(shape)) expected)")
+        let storage = TensorStorage(count: values.count)
+        values.withUnsafeBufferPointer { storage.pointer.update(from: $0.baseAddress!, count: values.count) }
+        self.init(storage: storage, shape: shape, requiresGrad: requiresGrad)
+    }
+
+    /// A scalar (rank-0) tensor.
+    public convenience init(scalar: Float) { self.init([scalar], shape: []) }
+
+    public static func full(_ shape: [Int], _ value: Float) -> Tensor {
+        make(shape) { p, n in p.initialize(repeating: value, count: n) }
+    }
+    public static func zeros(_ shape: [Int]) -> Tensor { full(shape, 0) }
+    public static func ones(_ shape: [Int]) -> Tensor { full(shape, 1) }
+
+    /// Values drawn from N(mean, std²).
+    public static func randomNormal(_ shape: [Int], mean: Float = 0, std: Float = 1,
+                                    generator: inout RandomGenerator) -> Tensor {
+        make(shape) { p, n in for i in 0..<n { p[i] = mean + std * generator.nextNormal() } }
+    }
+
+    /// Values drawn uniformly from [low, high).
+    public static func randomUniform(_ shape: [Int], low: Float = 0, high: Float = 1,
+                                     generator: inout RandomGenerator) -> Tensor {
+        make(shape) { p, n in for i in 0..<n { p[i] = low + (high - low) * generator.nextUniform() } }
+    }
+
+    /// `[0, 1, …, n-1]`.
+    public static func arange(_ n: Int) -> Tensor { make([n]) { p, _ in for i in 0..<n { p[i] = Float(i) } } }
+
+    /// Rows of the identity indexed by `labels`: shape `[labels.count, classes]`.
+    public static func oneHot(_ labels: [Int], classes: Int) -> Tensor {
+        make([labels.count, classes]) { p, n in
+            p.initialize(repeating: 0, count: n)
+            for (i, y) in labels.enumerated() {
+                precondition(y >= 0 && y < classes, "oneHot: label \(y) at index \(i) is outside 0..<\(classes)")
+                p[i * classes + y] = 1
+            }
+        }
+    }
+}
+
+extension Tensor: CustomStringConvertible {
+    public var description: String {
+        let head = scalars.prefix(8).map { String($0) }.joined(separator: ", ")
+        return "Tensor(shape: \(shape), [\(head)\(count > 8 ? ", …" : "")]\(requiresGrad ? ", requiresGrad" : ""))"
+    }
+}

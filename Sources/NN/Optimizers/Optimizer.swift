@@ -1,0 +1,40 @@
+import Engine
+
+/// An optimiser is a per-parameter functional step, `(parameter, gradient, state) → (parameter,
+/// state)`, written with differentiable tensor ops: under graph recording a step is itself
+/// differentiable (look-ahead steps of meta-learning), otherwise it is plain arithmetic.
+public protocol Optimizer {
+    associatedtype State
+    var learningRate: Float { get set }
+    /// One update of one parameter; `state` is nil before the first step.
+    func step(parameter: Tensor, gradient: Tensor, state: State?) -> (Tensor, State)
+}
+
+/// Applies an optimiser to a module's parameters, keeping per-parameter state by name. Its state is
+/// a value: copying it is a snapshot.
+public struct OptimizerDriver<O: Optimizer> {
+    public var optimizer: O
+    public var states: [String: O.State] = [:]
+
+    public init(_ optimizer: O) { self.optimizer = optimizer }
+
+    /// Steps every named parameter of `module` that has a gradient and writes the results back
+    /// through `update(parameters:)`.
+    public mutating func update(_ module: Module, gradients: [String: Tensor]) {
+        var updated: [String: Tensor] = [:]
+        for (name, p) in module.namedParameters {
+            guard let g = gradients[name] else { continue }
+            let (newP, newState) = optimizer.step(parameter: p, gradient: g, state: states[name])
+            states[name] = newState
+            updated[name] = newP
+        }
+        module.update(parameters: updated)
+    }
+
+    /// Computes gradients of `loss` for every parameter of `module` and steps them.
+    public mutating func minimize(_ loss: Tensor, of module: Module, createGraph: Bool = false) {
+        let named = module.namedParameters
+        let grads = gradients(of: loss, wrt: named.map(\.1), createGraph: createGraph)
+        update(module, gradients: Dictionary(uniqueKeysWithValues: zip(named.map(\.0), grads)))
+    }
+}

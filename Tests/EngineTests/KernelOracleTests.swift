@@ -1,0 +1,110 @@
+import Engine
+import XCTest
+
+/// Every fast kernel against its naive reference loop.
+final class KernelOracleTests: XCTestCase {
+    static let convCases: [(name: String, g: ConvGeometry)] = [
+        ("3x3 s1 p1", ConvGeometry(batch: 2, inChannels: 3, height: 8, width: 8, outChannels: 5, kernel: (3, 3), padding: (1, 1))),
+        ("3x3 s2 p1", ConvGeometry(batch: 2, inChannels: 4, height: 9, width: 7, outChannels: 6, kernel: (3, 3), stride: (2, 2), padding: (1, 1))),
+        ("1x1 s2", ConvGeometry(batch: 1, inChannels: 8, height: 6, width: 6, outChannels: 4, kernel: (1, 1), stride: (2, 2))),
+        ("5x5 p2 dil", ConvGeometry(batch: 1, inChannels: 2, height: 11, width: 10, outChannels: 3, kernel: (3, 3), padding: (2, 2), dilation: (2, 2))),
+        ("grouped", ConvGeometry(batch: 2, inChannels: 6, height: 5, width: 5, outChannels: 9, kernel: (3, 3), padding: (1, 1), groups: 3)),
+        ("depthwise s2", ConvGeometry(batch: 2, inChannels: 8, height: 8, width: 8, outChannels: 8, kernel: (3, 3), stride: (2, 2), padding: (1, 1), groups: 8)),
+        ("7x7 s2 p3", ConvGeometry(batch: 1, inChannels: 3, height: 16, width: 16, outChannels: 4, kernel: (7, 7), stride: (2, 2), padding: (3, 3))),
+        ("wide 32ch", ConvGeometry(batch: 2, inChannels: 32, height: 6, width: 6, outChannels: 64, kernel: (3, 3), padding: (1, 1))),
+    ]
+
+    func testConvolutionAgainstNaiveLoops() {
+        for chooseLayout in [true, false] {
+            ConvolutionKernels.letLibraryChooseLayout = chooseLayout
+            defer { ConvolutionKernels.letLibraryChooseLayout = true }
+            for (name, g) in Self.convCases {
+                let x = randomTensor(g.inputShape, seed: 1), w = randomTensor(g.weightShape, seed: 2, scale: 0.3)
+                let b = randomTensor([g.outChannels], seed: 3)
+                let y = x.conv2d(w, bias: b, stride: (g.strideH, g.strideW), padding: (g.padH, g.padW),
+                                 dilation: (g.dilationH, g.dilationW), groups: g.groups)
+                let label = "\(name), library layout \(chooseLayout)"
+                assertClose(y, Tensor(doubles: Reference.conv2d(x, w, bias: b, g), shape: g.outputShape), tolerance: 1e-5, "forward \(label)")
+                let gy = randomTensor(g.outputShape, seed: 4)
+                let (dx, dw) = Reference.conv2dBackward(x, w, gy, g)
+                let xl = x.requiringGrad(), wl = w.requiringGrad()
+                let y2 = xl.conv2d(wl, stride: (g.strideH, g.strideW), padding: (g.padH, g.padW),
+                                   dilation: (g.dilationH, g.dilationW), groups: g.groups)
+                let gr = gradients(of: (y2 * gy).sum(), wrt: [xl, wl])
+                assertClose(gr[0], Tensor(doubles: dx, shape: g.inputShape), tolerance: 1e-5, "backward data \(label)")
+                assertClose(gr[1], Tensor(doubles: dw, shape: g.weightShape), tolerance: 1e-5, "backward weights \(label)")
+            }
+        }
+    }
+
+    func testBatchNormAgainstNaiveLoop() {
+        for shape in [[4, 3, 5, 5], [2, 16, 9, 9], [8, 6]] {
+            let x = randomTensor(shape, seed: 5, scale: 2) + 0.7
+            let gamma = randomTensor([shape[1]], seed: 6) , beta = randomTensor([shape[1]], seed: 7)
+            let (y, mean, variance) = x.batchNormTraining(weight: gamma, bias: beta)
+            assertClose(y, Tensor(doubles: Reference.batchNormTraining(x, gamma: gamma, beta: beta, eps: 1e-5), shape: shape), tolerance: 1e-5, "\(shape)")
+            let axes = shape.count == 4 ? [0, 2, 3] : [0]
+            assertClose(mean, x.mean(axes: axes), tolerance: 1e-5)
+            assertClose(variance, x.variance(axes: axes), tolerance: 1e-5)
+        }
+    }
+
+    func testPoolingAgainstNaiveLoops() {
+        let x = randomTensor([2, 3, 11, 9], seed: 8)
+        for (k, s, p) in [(3, 2, 1), (2, 2, 0), (3, 1, 1), (4, 4, 0)] {
+            let maxOut = x.maxPool2d(kernel: (k, k), stride: (s, s), padding: (p, p))
+            assertClose(maxOut, Tensor(doubles: Reference.pool(x, kernel: k, stride: s, padding: p, max: true), shape: maxOut.shape), tolerance: 1e-6, "max \(k) \(s) \(p)")
+            let avgOut = x.avgPool2d(kernel: (k, k), stride: (s, s), padding: (p, p))
+            assertClose(avgOut, Tensor(doubles: Reference.pool(x, kernel: k, stride: s, padding: p, max: false), shape: avgOut.shape), tolerance: 1e-6, "avg \(k) \(s) \(p)")
+        }
+        // Adaptive pooling to a size that divides the input equals plain average pooling.
+        let y = randomTensor([2, 3, 8, 8], seed: 9)
+        assertClose(y.adaptiveAvgPool2d((4, 4)), y.avgPool2d(kernel: (2, 2)), tolerance: 1e-6)
+        assertClose(y.adaptiveAvgPool2d((1, 1)), y.mean(axes: [2, 3], keepDims: true), tolerance: 1e-6)
+    }
+
+    func testMatmulAgainstNaiveLoop() {
+        for (m, n, k) in [(1, 1, 1), (3, 5, 7), (64, 100, 37), (17, 1, 130)] {
+            let a = randomTensor([m, k], seed: 10), b = randomTensor([k, n], seed: 11)
+            let expected = Tensor(doubles: Reference.matmul(a.scalars, b.scalars, m: m, n: n, k: k), shape: [m, n])
+            assertClose(a.matmul(b), expected, tolerance: 1e-5, "\(m)x\(k)·\(k)x\(n)")
+            assertClose(a.transposed().matmul(b, transposeSelf: true), expected, tolerance: 1e-5, "Aᵀ flag")
+            assertClose(a.matmul(b.transposed(), transposeOther: true), expected, tolerance: 1e-5, "Bᵀ flag")
+            assertClose(a.transposed().matmul(b.transposed(), transposeSelf: true, transposeOther: true), expected, tolerance: 1e-5, "both flags")
+        }
+    }
+
+    func testBroadcastingArithmeticAgainstNaiveLoop() {
+        let a = randomTensor([2, 3, 4, 5], seed: 12)
+        for bShape in [[1, 3, 1, 1], [5], [2, 1, 4, 1], [], [3, 1, 5], [2, 3, 4, 5]] {
+            let b = randomTensor(bShape, seed: 13)
+            let out = a * b + a / (b.abs() + 1) - b
+            let bs = b.scalars, bStrides = bShape.isEmpty ? [] : (0..<bShape.count).map { i in bShape[(i + 1)...].reduce(1, *) }
+            var expected = [Float](repeating: 0, count: a.count)
+            let av = a.scalars
+            for i in 0..<a.count {
+                let idx = [i / 60, (i / 20) % 3, (i / 5) % 4, i % 5]
+                var off = 0
+                for d in 0..<bShape.count where bShape[d] != 1 { off += idx[4 - bShape.count + d] * bStrides[d] }
+                let bv = bs[off]
+                expected[i] = av[i] * bv + av[i] / (abs(bv) + 1) - bv
+            }
+            assertClose(out, Tensor(expected, shape: a.shape), tolerance: 1e-6, "b shape \(bShape)")
+        }
+        // Reduction over non-adjacent axes against a loop.
+        let s = a.sum(axes: [0, 2], keepDims: true)
+        var expected = [Float](repeating: 0, count: 15)
+        for i in 0..<a.count { expected[((i / 20) % 3) * 5 + i % 5] += a.scalars[i] }
+        assertClose(s, Tensor(expected, shape: [1, 3, 1, 5]), tolerance: 1e-6)
+    }
+
+    func testLargeParallelElementwiseMatchesSerialMeaning() {
+        let a = randomTensor([3, 64, 33, 33], seed: 14), b = randomTensor([1, 64, 1, 1], seed: 15)
+        let out = (a * b).relu()
+        let av = a.scalars, bv = b.scalars, ov = out.scalars
+        for i in stride(from: 0, to: a.count, by: 97) {
+            let c = (i / (33 * 33)) % 64
+            XCTAssertEqual(ov[i], max(av[i] * bv[c], 0))
+        }
+    }
+}

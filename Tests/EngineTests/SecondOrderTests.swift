@@ -1,0 +1,66 @@
+import Engine
+import XCTest
+
+/// Second-order checks: Hessian-vector products through recorded backward passes against finite
+/// differences of first-order gradients.
+final class SecondOrderTests: XCTestCase {
+    func testConvolutionHVPForEveryGroupingAndStride() {
+        for (name, g) in KernelOracleTests.convCases.prefix(6) {
+            let x = randomTensor(g.inputShape, seed: 1), w = randomTensor(g.weightShape, seed: 2, scale: 0.3)
+            let target = randomTensor(g.outputShape, seed: 3)
+            checkHessianVectorProduct([x, w], name) { p in
+                let y = p[0].conv2d(p[1], stride: (g.strideH, g.strideW), padding: (g.padH, g.padW),
+                                    dilation: (g.dilationH, g.dilationW), groups: g.groups)
+                return ((y - target).square() * y.tanh()).mean()
+            }
+        }
+    }
+
+    func testBatchNormTrainingHVP() {
+        let x = randomTensor([4, 3, 3, 3], seed: 4, scale: 1.5)
+        let gamma = randomTensor([3], seed: 5).abs() + 0.5, beta = randomTensor([3], seed: 6)
+        let target = randomTensor([4, 3, 3, 3], seed: 7)
+        checkHessianVectorProduct([x, gamma, beta], h: 5e-3) { p in
+            let y = p[0].batchNormTraining(weight: p[1], bias: p[2]).output
+            return ((y - target).square() * (y * 0.5).sigmoid()).mean()
+        }
+    }
+
+    func testPoolingReluLinearSoftmaxHVP() {
+        let x = randomTensor([2, 2, 6, 6], seed: 8)
+        let w = randomTensor([3, 2 * 3 * 3], seed: 9, scale: 0.5), b = randomTensor([3], seed: 10)
+        checkHessianVectorProduct([x, w, b], h: 5e-3, "max pool") { p in
+            let h = p[0].maxPool2d(kernel: (3, 3), stride: (2, 2), padding: (1, 1)).relu()
+            return crossEntropy(h.flattened().linear(p[1], bias: p[2]), labels: [0, 2])
+        }
+        checkHessianVectorProduct([x, w, b], h: 5e-3, "avg pool") { p in
+            let h = p[0].avgPool2d(kernel: (3, 3), stride: (2, 2), padding: (1, 1))
+            return crossEntropy(h.flattened().linear(p[1], bias: p[2]), labels: [1, 2])
+        }
+        checkHessianVectorProduct([x, w, b], h: 5e-3, "adaptive pool + softmax") { p in
+            let h = p[0].adaptiveAvgPool2d((3, 3)).square()
+            return (h.flattened().linear(p[1], bias: p[2]).softmax(axis: 1) * randomTensor([2, 3], seed: 11)).sum()
+        }
+    }
+
+    func testLossesHVP() {
+        let s = randomTensor([3, 5], seed: 12, scale: 2), t = randomTensor([3, 5], seed: 13, scale: 2)
+        checkHessianVectorProduct([s, t], "KD KL") { distillationKL(student: $0[0], teacher: $0[1], temperature: 4) }
+        checkHessianVectorProduct([s, t], "MSE per sample weighted") {
+            (meanSquaredError($0[0], $0[1], reduction: .none) * $0[0].slice(axis: 1, 0..<1).reshaped([3])).mean()
+        }
+        checkHessianVectorProduct([s], "cross entropy") { crossEntropy($0[0], labels: [4, 0, 2]) }
+        checkHessianVectorProduct([s], "log softmax + max") { $0[0].logSoftmax(axis: 1).square().sum() + $0[0].max(axis: 1).square().sum() }
+    }
+
+    func testThirdOrderOfPolynomial() {
+        // d³/dx³ of x⁴ = 24x: differentiate three times through recorded passes.
+        let x = Tensor([1.5, -2], shape: [2], requiresGrad: true)
+        let g1 = gradients(of: x.pow(4).sum(), wrt: [x], createGraph: true)[0]
+        let g2 = gradients(of: g1.sum(), wrt: [x], createGraph: true)[0]
+        let g3 = gradients(of: g2.sum(), wrt: [x])[0]
+        assertClose(g1, Tensor([4 * 3.375, 4 * -8], shape: [2]), tolerance: 1e-5)
+        assertClose(g2, Tensor([12 * 2.25, 12 * 4], shape: [2]), tolerance: 1e-5)
+        assertClose(g3, Tensor([24 * 1.5, 24 * -2], shape: [2]), tolerance: 1e-5)
+    }
+}
