@@ -5,8 +5,7 @@ Needs PyTorch 1.13 (Debian: `apt-get install python3-torch`). Run from the repos
 
     /usr/bin/python3 scripts/make_engine_fixtures.py   (Debian's interpreter, which sees python3-torch)
 
-It writes Tests/EngineTests/Fixtures/engine_fixtures.json and
-Tests/NNTests/Fixtures/optimizer_fixtures.json. Every input is generated here from a fixed seed
+It writes Tests/EngineTests/Fixtures/engine_fixtures.json and Tests/NNTests/Fixtures/nn_fixtures.json. Every input is generated here from a fixed seed
 and stored in the file, so the Swift side needs no random generator of PyTorch's.
 """
 import json
@@ -70,11 +69,6 @@ def engine_fixtures():
         lambda x, w, b: F.batch_norm(x, rm, rv, w, b, training=False, eps=1e-5),
         [x, torch.rand(3) + 0.5, torch.randn(3) * 0.1])
     cases["batch_norm_eval"]["running"] = {"mean": enc(rm), "var": enc(rv)}
-    # Running statistics after one training-mode call of nn.BatchNorm2d.
-    bn = torch.nn.BatchNorm2d(3)
-    bn.train()
-    bn(x)
-    cases["batch_norm_running"] = {"inputs": [enc(x)], "mean": enc(bn.running_mean), "var": enc(bn.running_var)}
 
     cases["max_pool"] = op_case(lambda x: F.max_pool2d(x, 3, 2, 1), [torch.randn(2, 3, 9, 9)])
     cases["max_pool_2x2"] = op_case(lambda x: F.max_pool2d(x, 2), [torch.randn(2, 3, 8, 8)])
@@ -140,6 +134,57 @@ def second_order_fixture():
     }
 
 
+class Block(torch.nn.Module):
+    """A residual-style block whose state-dict names the Swift NN tests reproduce."""
+
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(cin, cout, 3, padding=1, bias=False)
+        self.bn1 = torch.nn.BatchNorm2d(cout)
+        self.shortcut = torch.nn.Sequential(torch.nn.Conv2d(cin, cout, 1, bias=False), torch.nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        return torch.relu(self.bn1(self.conv1(x)) + self.shortcut(x))
+
+
+class TinyNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layer1 = torch.nn.Sequential(Block(3, 4), Block(4, 4))
+        self.fc = torch.nn.Linear(4, 10)
+
+    def forward(self, x):
+        return self.fc(torch.nn.functional.adaptive_avg_pool2d(self.layer1(x), 1).flatten(1))
+
+
+def nn_fixtures():
+    out = optimizer_fixtures()
+    # Running statistics after two training-mode calls of nn.BatchNorm2d.
+    x1, x2 = torch.randn(4, 3, 5, 5) * 2 + 0.5, torch.randn(4, 3, 5, 5) - 0.3
+    bn = torch.nn.BatchNorm2d(3)
+    bn.train()
+    bn(x1)
+    bn(x2)
+    out["batch_norm_running"] = {"inputs": [enc(x1), enc(x2)], "mean": enc(bn.running_mean), "var": enc(bn.running_var)}
+    # State-dict keys and one train-mode SGD step of TinyNet from given weights.
+    net = TinyNet()
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    out["tiny_net_keys"] = [[k, list(v.shape)] for k, v in state.items()]
+    x = torch.randn(6, 3, 6, 6)
+    labels = [1, 4, 9, 0, 3, 3]
+    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4, nesterov=True)
+    loss = F.cross_entropy(net(x), torch.tensor(labels))
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    out["tiny_net_step"] = {
+        "x": enc(x), "labels": labels, "loss": float(loss),
+        "before": {k: enc(v) for k, v in state.items()},
+        "after": {k: enc(v) for k, v in net.state_dict().items()},
+    }
+    return out
+
+
 def optimizer_fixtures():
     """Five steps of SGD (momentum 0.9, Nesterov, weight decay 5e-4) and of Adam (weight decay
     1e-4) on a small linear classifier with a fixed batch."""
@@ -176,4 +221,4 @@ def write(path, obj):
 if __name__ == "__main__":
     assert torch.__version__.startswith("1.13"), f"fixtures are pinned to PyTorch 1.13, found {torch.__version__}"
     write("Tests/EngineTests/Fixtures/engine_fixtures.json", engine_fixtures())
-    write("Tests/NNTests/Fixtures/optimizer_fixtures.json", optimizer_fixtures())
+    write("Tests/NNTests/Fixtures/nn_fixtures.json", nn_fixtures())
