@@ -10,6 +10,7 @@ let package = Package(
     products: [
         .library(name: "Engine", targets: ["Engine"]),
         .library(name: "NN", targets: ["NN"]),
+        .library(name: "Models", targets: ["Models"]),
         .executable(name: "mmkd", targets: ["mmkd"]),
     ],
     dependencies: [
@@ -20,12 +21,14 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas"),
         .target(name: "Engine", dependencies: ["CDNNL", "COpenBLAS"], swiftSettings: fastMath),
         .target(name: "NN", dependencies: ["Engine"], swiftSettings: fastMath),
+        .target(name: "Models", dependencies: ["NN", "Engine"], swiftSettings: fastMath),
         .executableTarget(
             name: "mmkd",
-            dependencies: ["Engine", "NN", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Engine", "NN", "Models", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: fastMath),
         .testTarget(name: "EngineTests", dependencies: ["Engine"], resources: [.copy("Fixtures")], swiftSettings: fastMath),
         .testTarget(name: "NNTests", dependencies: ["NN", "Engine"], resources: [.copy("Fixtures")], swiftSettings: fastMath),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Engine"], resources: [.copy("Fixtures")], swiftSettings: fastMath),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,6 +1,6 @@
 import Engine
 import Foundation
-@testable import NN
+import NN
 import XCTest
 
 private let fixtures: [String: Any] = {

@@ -1,0 +1,29 @@
+import NN
+
+/// Builds architectures of the reference zoo by name.
+public enum ModelZoo {
+    /// Names this build can construct, in the order of `reference/models.md`.
+    public static let names = ["resnet8", "resnet14", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
+                               "resnet8x4", "resnet20x4", "resnet32x4"]
+
+    public enum Error: Swift.Error, CustomStringConvertible {
+        case unknownArchitecture(String)
+        public var description: String {
+            switch self {
+            case .unknownArchitecture(let name):
+                return "unknown architecture '\(name)'; known: \(ModelZoo.names.joined(separator: ", "))"
+            }
+        }
+    }
+
+    public static func make(_ name: String, classes: Int) throws -> any FeatureClassifier {
+        switch name {
+        case "resnet8", "resnet14", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110":
+            return CIFARResNet(depth: Int(name.dropFirst(6))!, widths: [16, 16, 32, 64], classes: classes)
+        case "resnet8x4", "resnet20x4", "resnet32x4":
+            return CIFARResNet(depth: Int(name.dropFirst(6).dropLast(2))!, widths: [32, 64, 128, 256], classes: classes)
+        default:
+            throw Error.unknownArchitecture(name)
+        }
+    }
+}

@@ -1,0 +1,90 @@
+import Engine
+import Foundation
+import Models
+import NN
+import XCTest
+
+/// Walks `reference/state_dicts.json` and `reference/forward_fixtures.json` (copied from the
+/// project's shared reference into Fixtures/) for every architecture the zoo builds.
+final class ReferenceZooTests: XCTestCase {
+    static func load(_ name: String) -> [String: Any] {
+        let url = Bundle.module.url(forResource: name, withExtension: "json", subdirectory: "Fixtures")!
+        return try! JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+    }
+    static let stateDicts = load("state_dicts")
+    static let forward = load("forward_fixtures")["models"] as! [String: Any]
+
+    /// The fixtures' closed-form fill of state-dict entry `j`.
+    static func fill(name: String, shape: [Int], index j: Int) -> Tensor {
+        Tensor.make(shape) { p, n in
+            let fanIn = shape.count >= 2 ? shape[1...].reduce(1, *) : 1
+            for k in 0..<n {
+                let a = 0.37 * Double(k) + 1.3 * Double(j)
+                let v: Double
+                if name.hasSuffix("num_batches_tracked") { v = 0 }
+                else if name.hasSuffix("running_mean") { v = 0.05 * sin(a) }
+                else if name.hasSuffix("running_var") { v = 1 + 0.25 * (1 + sin(a)) }
+                else if name.hasSuffix("bias") { v = 0.05 * cos(a) }
+                else if shape.count >= 2 { v = 0.5 * sin(a) * (3 / Double(fanIn)).squareRoot() }
+                else { v = 1 + 0.1 * sin(a) }
+                p[k] = Float(v)
+            }
+        }
+    }
+
+    func testStateDictsMatchTheReference() throws {
+        for name in ModelZoo.names {
+            let ref = Self.stateDicts[name] as! [String: Any]
+            let model = try ModelZoo.make(name, classes: ref["num_classes"] as! Int)
+            let expected = (ref["state_dict"] as! [[Any]]).map { ($0[0] as! String, ($0[1] as! [NSNumber]).map(\.intValue)) }
+            let ours = model.stateDict.map { ($0.0, $0.1.shape) }
+            XCTAssertEqual(ours.map(\.0), expected.map(\.0), name)
+            XCTAssertEqual(ours.map(\.1), expected.map(\.1), name)
+            let expectedParameters = expected.filter { !$0.0.contains("running_") && !$0.0.hasSuffix("num_batches_tracked") }
+                .reduce(0) { $0 + $1.1.reduce(1, *) }
+            XCTAssertEqual(model.parameterCount, expectedParameters, name)
+        }
+    }
+
+    func testForwardFixturesAreReproduced() throws {
+        for name in ModelZoo.names {
+            let fixture = Self.forward[name] as! [String: Any]
+            let model = try ModelZoo.make(name, classes: fixture["num_classes"] as! Int)
+            let state = Dictionary(uniqueKeysWithValues: model.stateDict.enumerated().map { j, entry in
+                (entry.0, Self.fill(name: entry.0, shape: entry.1.shape, index: j))
+            })
+            model.load(state)
+            model.eval()
+            let inputShape = (fixture["input"] as! [NSNumber]).map(\.intValue)
+            let x = Tensor.make(inputShape) { p, n in for i in 0..<n { p[i] = Float(sin(0.013 * Double(i))) } }
+            let (features, logits) = withoutGrad { model.features(x) }
+            let expectedLogits = (fixture["logits"] as! [[NSNumber]]).flatMap { $0.map(\.floatValue) }
+            XCTAssertLessThanOrEqual(relativeError(logits.scalars, expectedLogits), 1e-3, "\(name) logits")
+            let expectedFeatures = fixture["features"] as! [[String: Any]]
+            XCTAssertEqual(features.count, expectedFeatures.count, "\(name) feature count")
+            for (i, (f, e)) in zip(features, expectedFeatures).enumerated() {
+                XCTAssertEqual(f.shape, (e["shape"] as! [NSNumber]).map(\.intValue), "\(name) feature \(i) shape")
+                let l2 = (e["l2"] as! NSNumber).doubleValue
+                let ours = f.scalars.map { Double($0) * Double($0) }.reduce(0, +).squareRoot()
+                XCTAssertEqual(ours, l2, accuracy: 1e-3 * l2, "\(name) feature \(i) L2")
+                let sum = f.scalars.map(Double.init).reduce(0, +)
+                XCTAssertEqual(sum, (e["sum"] as! NSNumber).doubleValue, accuracy: 1e-3 * l2, "\(name) feature \(i) sum")
+                for sample in e["samples"] as! [[NSNumber]] {
+                    XCTAssertEqual(Double(f.scalars[sample[0].intValue]), sample[1].doubleValue, accuracy: 1e-3 * l2 / Double(f.count).squareRoot() * 10,
+                                   "\(name) feature \(i) value at \(sample[0])")
+                }
+            }
+        }
+    }
+
+    func relativeError(_ a: [Float], _ e: [Float]) -> Double {
+        let d = zip(a, e).map { Double($0 - $1) * Double($0 - $1) }.reduce(0, +).squareRoot()
+        return d / max(e.map { Double($0) * Double($0) }.reduce(0, +).squareRoot(), 1e-12)
+    }
+
+    func testUnknownArchitectureIsNamed() {
+        XCTAssertThrowsError(try ModelZoo.make("resnet9", classes: 10)) { error in
+            XCTAssertTrue("\(error)".contains("resnet9"))
+        }
+    }
+}
