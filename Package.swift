@@ -19,7 +19,8 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas"),
-        .target(name: "Engine", dependencies: ["CDNNL", "COpenBLAS"], swiftSettings: fastMath),
+        .systemLibrary(name: "COpenMP", path: "Sources/COpenMP"),
+        .target(name: "Engine", dependencies: ["CDNNL", "COpenBLAS", "COpenMP"], swiftSettings: fastMath),
         .target(name: "NN", dependencies: ["Engine"], swiftSettings: fastMath),
         .target(name: "Models", dependencies: ["NN", "Engine"], swiftSettings: fastMath),
         .executableTarget(

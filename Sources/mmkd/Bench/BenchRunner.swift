@@ -1,0 +1,123 @@
+import Dispatch
+import Foundation
+
+/// One benchmark case: a name, a description for the PyTorch comparator, and the Swift work.
+struct BenchCase {
+    let name: String
+    /// JSON-encodable description the comparator script reproduces (`kind` plus parameters).
+    let spec: [String: Any]
+    /// Floating-point operations of one run, when meaningful (for GFLOP/s).
+    let flops: Double?
+    /// Prepares inputs once and returns the closure to time.
+    let prepare: () -> () -> Void
+}
+
+/// One measured case.
+struct BenchResult {
+    let name: String
+    let swiftMedian: Double
+    var torchMedian: Double?
+    let flops: Double?
+    var speedup: Double? { torchMedian.map { $0 / swiftMedian } }
+}
+
+struct BenchRunner {
+    let repeats: Int
+    let warmup = 3
+
+    func run(_ cases: [BenchCase]) -> [BenchResult] {
+        cases.map { c in
+            let body = c.prepare()
+            for _ in 0..<warmup { body() }
+            var times: [Double] = []
+            for _ in 0..<repeats {
+                let start = DispatchTime.now().uptimeNanoseconds
+                body()
+                times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            }
+            let result = BenchResult(name: c.name, swiftMedian: median(times), torchMedian: nil, flops: c.flops)
+            FileHandle.standardError.write("  \(c.name): \(String(format: "%.3f ms", result.swiftMedian * 1e3))\n".data(using: .utf8)!)
+            return result
+        }
+    }
+}
+
+func median(_ values: [Double]) -> Double {
+    let s = values.sorted()
+    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
+
+/// Runs a PyTorch script from `scripts/` on the same case specs, returning median seconds by name.
+struct TorchComparator {
+    let python: String
+    let script: String
+
+    enum Failure: Error, CustomStringConvertible {
+        case unavailable(String)
+        case failed(String)
+        var description: String {
+            switch self { case .unavailable(let s), .failed(let s): return s }
+        }
+    }
+
+    /// The script's path: `scripts/NAME` under the current directory or above the executable.
+    func locateScript() -> String? {
+        var candidates = [FileManager.default.currentDirectoryPath]
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<6 { candidates.append(dir.path); dir = dir.deletingLastPathComponent() }
+        return candidates.map { $0 + "/scripts/" + script }.first { FileManager.default.fileExists(atPath: $0) }
+    }
+
+    func run(_ specs: [[String: Any]], repeats: Int) -> Result<[String: Double], Failure> {
+        guard FileManager.default.isExecutableFile(atPath: python) else { return .failure(.unavailable("\(python) not found")) }
+        guard let path = locateScript() else { return .failure(.unavailable("scripts/\(script) not found near the working directory or executable")) }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mmkd-bench-\(ProcessInfo.processInfo.processIdentifier)")
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let specFile = dir.appendingPathComponent("spec.json"), outFile = dir.appendingPathComponent("out.json")
+        do {
+            try JSONSerialization.data(withJSONObject: ["repeats": repeats, "cases": specs]).write(to: specFile)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: python)
+            process.arguments = [path, specFile.path, outFile.path]
+            try process.run()
+            process.waitUntilExit()
+            if process.terminationStatus == 3 { return .failure(.unavailable("PyTorch is not installed for \(python) (apt-get install python3-torch)")) }
+            guard process.terminationStatus == 0 else { return .failure(.failed("\(path) exited with status \(process.terminationStatus)")) }
+            let decoded = try JSONSerialization.jsonObject(with: Data(contentsOf: outFile)) as? [String: Double]
+            return decoded.map { .success($0) } ?? .failure(.failed("\(outFile.path) is not a JSON object of numbers"))
+        } catch {
+            return .failure(.failed("running \(path): \(error)"))
+        }
+    }
+}
+
+/// Printing and writing bench results in the project's one bench format.
+enum BenchReport {
+    static func print(_ results: [BenchResult]) {
+        let width = max(28, results.map(\.name.count).max() ?? 0)
+        Swift.print("\("case".padding(toLength: width, withPad: " ", startingAt: 0))  swift ms   torch ms   speedup  swift GFLOP/s")
+        for r in results {
+            let torch = r.torchMedian.map { String(format: "%9.3f", $0 * 1e3) } ?? "        –"
+            let speed = r.speedup.map { String(format: "%8.2f×", $0) } ?? "        –"
+            let gflops = r.flops.map { String(format: "%9.1f", $0 / r.swiftMedian / 1e9) } ?? ""
+            Swift.print("\(r.name.padding(toLength: width, withPad: " ", startingAt: 0))  \(String(format: "%8.3f", r.swiftMedian * 1e3))  \(torch)  \(speed)  \(gflops)")
+        }
+    }
+
+    /// Writes atomically (temporary file, then rename).
+    static func write(_ results: [BenchResult], to path: String) throws {
+        let entries: [[String: Any]] = results.map { r in
+            var e: [String: Any] = ["name": r.name, "swift_median_s": r.swiftMedian,
+                                    "torch_median_s": r.torchMedian ?? NSNull(), "speedup": r.speedup ?? NSNull()]
+            if let f = r.flops { e["flops"] = f }
+            return e
+        }
+        let data = try JSONSerialization.data(withJSONObject: entries, options: [.prettyPrinted, .sortedKeys])
+        let url = URL(fileURLWithPath: path)
+        let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp")
+        try data.write(to: tmp)
+        _ = try FileManager.default.replaceItemAt(url, withItemAt: tmp)
+        Swift.print("wrote \(path)")
+    }
+}

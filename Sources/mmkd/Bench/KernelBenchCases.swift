@@ -1,0 +1,88 @@
+import Engine
+import Models
+import NN
+
+/// The kernel suite: convolution layer shapes of resnet8x4 / resnet32x4, a MobileNetV2 depthwise
+/// convolution and the main resnet8 shapes at batch 64, batch norm, and one resnet8 training step.
+enum KernelBenchCases {
+    static let batch = 64
+
+    /// (name, in, out, spatial, kernel, stride, groups)
+    static let convShapes: [(String, Int, Int, Int, Int, Int, Int)] = [
+        ("resnet8x4.stem 3>32 32x32", 3, 32, 32, 3, 1, 1),
+        ("resnet8x4.l1 32>64 32x32", 32, 64, 32, 3, 1, 1),
+        ("resnet32x4.l1 64>64 32x32", 64, 64, 32, 3, 1, 1),
+        ("resnet8x4.l1.ds 1x1 32>64", 32, 64, 32, 1, 1, 1),
+        ("resnet8x4.l2 64>128 s2", 64, 128, 32, 3, 2, 1),
+        ("resnet32x4.l2 128>128 16x16", 128, 128, 16, 3, 1, 1),
+        ("resnet8x4.l3 128>256 s2", 128, 256, 16, 3, 2, 1),
+        ("resnet32x4.l3 256>256 8x8", 256, 256, 8, 3, 1, 1),
+        ("mobilenetv2.dw 96 16x16", 96, 96, 16, 3, 1, 96),
+        ("resnet8.stem 3>16 32x32", 3, 16, 32, 3, 1, 1),
+        ("resnet8.l1 16>16 32x32", 16, 16, 32, 3, 1, 1),
+        ("resnet8.l2 16>32 s2", 16, 32, 32, 3, 2, 1),
+        ("resnet8.l3 64>64 8x8", 64, 64, 8, 3, 1, 1),
+    ]
+
+    static var all: [BenchCase] {
+        var cases: [BenchCase] = []
+        for (name, cin, cout, hw, k, s, groups) in convShapes {
+            let g = ConvGeometry(batch: batch, inChannels: cin, height: hw, width: hw, outChannels: cout,
+                                 kernel: (k, k), stride: (s, s), padding: (k / 2, k / 2), groups: groups)
+            let spec: [String: Any] = ["in": cin, "out": cout, "hw": hw, "kernel": k, "stride": s, "padding": k / 2, "groups": groups, "batch": batch]
+            cases.append(BenchCase(name: "conv fwd \(name)", spec: spec.merging(["kind": "conv_fwd", "name": "conv fwd \(name)"]) { $1 }, flops: g.flops) {
+                let (x, w, _) = tensors(g)
+                return { _ = x.conv2d(w, stride: (s, s), padding: (k / 2, k / 2), groups: groups) }
+            })
+            cases.append(BenchCase(name: "conv bwd-data \(name)", spec: spec.merging(["kind": "conv_bwd_data", "name": "conv bwd-data \(name)"]) { $1 }, flops: g.flops) {
+                let (_, w, gy) = tensors(g)
+                let out = TensorStorage(count: Shape.count(g.inputShape))
+                return { ConvolutionKernels.backwardData(g, gradOutput: gy.pointer, weight: w.pointer, gradInput: out.pointer) }
+            })
+            cases.append(BenchCase(name: "conv bwd-weights \(name)", spec: spec.merging(["kind": "conv_bwd_weights", "name": "conv bwd-weights \(name)"]) { $1 }, flops: g.flops) {
+                let (x, _, gy) = tensors(g)
+                let out = TensorStorage(count: Shape.count(g.weightShape))
+                return { ConvolutionKernels.backwardWeights(g, input: x.pointer, gradOutput: gy.pointer, gradWeight: out.pointer) }
+            })
+        }
+        for (c, hw) in [(64, 32), (256, 8)] {
+            let shape = [batch, c, hw, hw]
+            let spec: [String: Any] = ["channels": c, "hw": hw, "batch": batch]
+            let label = "\(c)ch \(hw)x\(hw)"
+            cases.append(BenchCase(name: "bn fwd \(label)", spec: spec.merging(["kind": "bn_fwd", "name": "bn fwd \(label)"]) { $1 }, flops: nil) {
+                var rng = RandomGenerator(seed: 1)
+                let x = Tensor.randomNormal(shape, generator: &rng), gamma = Tensor.ones([c]), beta = Tensor.zeros([c])
+                return { _ = withoutGrad { x.batchNormTraining(weight: gamma, bias: beta) } }
+            })
+            cases.append(BenchCase(name: "bn bwd \(label)", spec: spec.merging(["kind": "bn_bwd", "name": "bn bwd \(label)"]) { $1 }, flops: nil) {
+                var rng = RandomGenerator(seed: 1)
+                let x = Tensor.randomNormal(shape, generator: &rng).requiringGrad()
+                let gamma = Tensor.ones([c]).requiringGrad(), beta = Tensor.zeros([c]).requiringGrad()
+                let y = x.batchNormTraining(weight: gamma, bias: beta).output
+                let gy = Tensor.randomNormal(shape, generator: &rng)
+                return { _ = gradients(of: y, seed: gy, wrt: [x, gamma, beta]) }
+            })
+        }
+        cases.append(trainStep("resnet8"))
+        return cases
+    }
+
+    static func tensors(_ g: ConvGeometry) -> (Tensor, Tensor, Tensor) {
+        var rng = RandomGenerator(seed: 7)
+        return (Tensor.randomNormal(g.inputShape, generator: &rng), Tensor.randomNormal(g.weightShape, std: 0.1, generator: &rng),
+                Tensor.randomNormal(g.outputShape, generator: &rng))
+    }
+
+    /// Forward, cross-entropy, backward and an SGD (momentum 0.9, Nesterov, weight decay 5e-4) step.
+    static func trainStep(_ arch: String) -> BenchCase {
+        BenchCase(name: "train step \(arch) b64", spec: ["kind": "train_step", "arch": arch, "batch": batch, "classes": 100,
+                                                      "name": "train step \(arch) b64"], flops: nil) {
+            let model = try! ModelZoo.make(arch, classes: 100)
+            var rng = RandomGenerator(seed: 3)
+            let x = Tensor.randomNormal([batch, 3, 32, 32], generator: &rng)
+            let labels = (0..<batch).map { _ in Int(rng.next() % 100) }
+            var sgd = OptimizerDriver(SGD(learningRate: 0.05, momentum: 0.9, weightDecay: 5e-4, nesterov: true))
+            return { sgd.minimize(crossEntropy(model(x), labels: labels), of: model) }
+        }
+    }
+}

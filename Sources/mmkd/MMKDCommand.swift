@@ -1,0 +1,9 @@
+import ArgumentParser
+
+@main
+struct MMKDCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mmkd",
+        abstract: "Adaptive multi-teacher knowledge distillation (MMKD) and its baselines, in Swift.",
+        subcommands: [BenchCommand.self])
+}

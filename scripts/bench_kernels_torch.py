@@ -1,0 +1,132 @@
+#!/usr/bin/python3
+"""PyTorch 1.13 side of `mmkd bench kernels`: times the same cases the Swift suite runs.
+
+Usage: bench_kernels_torch.py SPEC.json OUT.json. SPEC holds {"repeats": n, "cases": [...]}, each
+case a dict with "name", "kind" and its shape parameters; OUT receives {name: median seconds}.
+Exits with status 3 when PyTorch is not importable. Runs on 2 threads, as the Swift side does.
+"""
+import json
+import statistics
+import sys
+import time
+
+try:
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+except ImportError:
+    sys.exit(3)
+
+torch.set_num_threads(2)
+torch.manual_seed(0)
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, inplanes, planes, stride=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = None
+        if stride != 1 or inplanes != planes:
+            self.downsample = nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + (x if self.downsample is None else self.downsample(x)))
+
+
+class CIFARResNet(nn.Module):
+    """RepDistiller's CIFAR ResNet (resnet8 … resnet110, resnet8x4 …)."""
+
+    def __init__(self, depth, widths, classes):
+        super().__init__()
+        n = (depth - 2) // 6
+        self.conv1 = nn.Conv2d(3, widths[0], 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(widths[0])
+        layers, inplanes = [], widths[0]
+        for planes, stride in zip(widths[1:], [1, 2, 2]):
+            blocks = []
+            for i in range(n):
+                blocks.append(BasicBlock(inplanes, planes, stride if i == 0 else 1))
+                inplanes = planes
+            layers.append(nn.Sequential(*blocks))
+        self.layer1, self.layer2, self.layer3 = layers
+        self.fc = nn.Linear(widths[3], classes)
+
+    def forward(self, x):
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
+
+
+def make_model(arch, classes):
+    if arch.endswith("x4"):
+        return CIFARResNet(int(arch[6:-2]), [32, 64, 128, 256], classes)
+    return CIFARResNet(int(arch[6:]), [16, 16, 32, 64], classes)
+
+
+def case_fn(c):
+    kind = c["kind"]
+    if kind.startswith("conv"):
+        b, cin, cout, hw, k, s, p, g = (c[key] for key in ("batch", "in", "out", "hw", "kernel", "stride", "padding", "groups"))
+        x = torch.randn(b, cin, hw, hw)
+        w = torch.randn(cout, cin // g, k, k) * 0.1
+        y = F.conv2d(x, w, None, s, p, 1, g)
+        gy = torch.randn_like(y)
+        if kind == "conv_fwd":
+            return lambda: F.conv2d(x, w, None, s, p, 1, g)
+        mask = [True, False, False] if kind == "conv_bwd_data" else [False, True, False]
+        # The kernel autograd itself calls for a convolution's backward.
+        return lambda: torch.ops.aten.convolution_backward(gy, x, w, None, [s, s], [p, p], [1, 1], False, [0, 0], g, mask)
+    if kind in ("bn_fwd", "bn_bwd"):
+        b, ch, hw = c["batch"], c["channels"], c["hw"]
+        x = torch.randn(b, ch, hw, hw)
+        gamma, beta = torch.ones(ch), torch.zeros(ch)
+        rm, rv = torch.zeros(ch), torch.ones(ch)
+        if kind == "bn_fwd":
+            return lambda: torch.native_batch_norm(x, gamma, beta, rm, rv, True, 0.1, 1e-5)
+        y, mean, invstd = torch.native_batch_norm(x, gamma, beta, rm, rv, True, 0.1, 1e-5)
+        gy = torch.randn_like(y)
+        return lambda: torch.ops.aten.native_batch_norm_backward(gy, x, gamma, rm, rv, mean, invstd, True, 1e-5, [True, True, True])
+    if kind == "train_step":
+        model = make_model(c["arch"], c["classes"])
+        model.train()
+        opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4, nesterov=True)
+        x = torch.randn(c["batch"], 3, 32, 32)
+        y = torch.randint(0, c["classes"], (c["batch"],))
+
+        def step():
+            opt.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            opt.step()
+        return step
+    raise ValueError(f"unknown case kind {kind}")
+
+
+def main():
+    spec = json.load(open(sys.argv[1]))
+    repeats = spec["repeats"]
+    out = {}
+    with torch.no_grad():
+        pass
+    for c in spec["cases"]:
+        grad = c["kind"] == "train_step"
+        with torch.set_grad_enabled(grad):
+            fn = case_fn(c)
+            for _ in range(3):
+                fn()
+            times = []
+            for _ in range(repeats):
+                t = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - t)
+        out[c["name"]] = statistics.median(times)
+        print(f"  torch {c['name']}: {out[c['name']] * 1e3:.3f} ms", file=sys.stderr)
+    json.dump(out, open(sys.argv[2], "w"))
+
+
+if __name__ == "__main__":
+    main()
