@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the system libraries the build links (oneDNN, OpenBLAS) when they are missing.
+# Debian/Ubuntu; needs root (or sudo) only when something must be installed.
+set -euo pipefail
+needed=()
+[ -f /usr/include/oneapi/dnnl/dnnl.h ] || needed+=(libdnnl-dev)
+[ -f /usr/include/x86_64-linux-gnu/cblas.h ] || [ -f /usr/include/cblas.h ] || needed+=(libopenblas-dev)
+command -v pkg-config >/dev/null 2>&1 || needed+=(pkg-config)
+if [ "${#needed[@]}" -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "setup: installing ${needed[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq "${needed[@]}"
+fi
