@@ -108,3 +108,35 @@ final class KernelOracleTests: XCTestCase {
         }
     }
 }
+
+/// Ops on activations held in oneDNN's channel-blocked layouts (a convolution's output) give what
+/// the same ops give on plain copies.
+final class BlockedLayoutTests: XCTestCase {
+    func testBatchNormAndElementwiseOnConvolutionOutputsMatchPlain() {
+        for channels in [8, 16, 32] {
+            let x = randomTensor([4, 3, 6, 6], seed: 40)
+            let w = randomTensor([channels, 3, 3, 3], seed: 41, scale: 0.3)
+            let gamma = randomTensor([channels], seed: 42).abs() + 0.5, beta = randomTensor([channels], seed: 43)
+            let gy = randomTensor([4, channels, 6, 6], seed: 44)
+
+            let blocked = x.conv2d(w, padding: (1, 1))
+            XCTAssertFalse(blocked.hasPlainStorage, "a convolution's output stays in oneDNN's layout")
+            let plain = Tensor(x.conv2d(w, padding: (1, 1)).scalars, shape: blocked.shape)   // same values, plain
+
+            func run(_ input: Tensor) -> [Tensor] {
+                let leaf = input.requiringGrad(), g = gamma.requiringGrad(), b = beta.requiringGrad()
+                let (y, mean, variance) = leaf.batchNormTraining(weight: g, bias: b)
+                let z = (y.relu() + leaf * 0.5).scaled(by: 2, shift: 0.1)
+                let grads = gradients(of: z, seed: gy, wrt: [leaf, g, b])
+                return [z, mean, variance] + grads
+            }
+            let fromBlocked = run(blocked)
+            XCTAssertFalse(fromBlocked[0].hasPlainStorage, "batch norm and element-wise maps ran in the blocked layout")
+            XCTAssertFalse(fromBlocked[3].hasPlainStorage, "the input gradient was formed in the blocked layout")
+            let fromPlain = run(plain)
+            for (i, (a, e)) in zip(fromBlocked, fromPlain).enumerated() {
+                assertClose(a, e, tolerance: 1e-5, "channels \(channels), result \(i)")
+            }
+        }
+    }
+}

@@ -28,4 +28,12 @@ extension Tensor {
         }
         return Tensor(storage: storage, shape: shape)
     }
+
+    /// As `recorded(_:storage:shape:inputs:backward:)`, for values laid out in `format`.
+    static func recorded(_ name: String, storage: TensorStorage, format: DNNLFormat, inputs: [Tensor],
+                         backward: @escaping GradFunction.Backward) -> Tensor {
+        let record = GradMode.isEnabled && inputs.contains(where: { $0.requiresGrad })
+        return Tensor(storage: storage, format: format,
+                      gradFunction: record ? GradFunction(name: name, inputs: inputs, backward: backward) : nil)
+    }
 }

@@ -35,29 +35,42 @@ public struct ConvGeometry: Hashable, Sendable {
     }
 }
 
-/// Convolution forward, backward-data and backward-weights through oneDNN, with primitives cached by
-/// geometry. Buffers are plain NCHW / OIHW; the primitives may compute in blocked layouts.
-public enum ConvolutionKernels {
-    /// When true (default) oneDNN picks its preferred layouts and arguments are reordered on the way
-    /// in and out; when false, the primitives work on plain NCHW directly.
-    nonisolated(unsafe) public static var letLibraryChooseLayout = true
+/// A ready oneDNN primitive and the physical format of each of its arguments. Callers pass
+/// buffers already laid out in those formats.
+public final class DNNLPlan {
+    let primitive: DNNLPrimitive
+    /// Argument formats, in the order `run` takes the buffers.
+    public let formats: [DNNLFormat]
+    private let arguments: [Int32]
+    private let memories: [DNNLMemory]
 
-    private final class Plan {
-        let primitive: DNNLPrimitive
-        let arguments: [(Int32, DNNLArgument)]
-        init(_ primitive: DNNLPrimitive, _ arguments: [(Int32, DNNLArgument)]) {
-            self.primitive = primitive; self.arguments = arguments
-        }
-        func run(_ pointers: [UnsafeMutablePointer<Float>]) {
-            let mems = zip(arguments, pointers).map { ($0.0.0, $0.0.1.prepare($0.1)) }
-            primitive.execute(mems)
-            for (_, a) in arguments { a.finish() }
-        }
+    init(_ primitive: DNNLPrimitive, _ arguments: [(Int32, DNNLFormat)]) {
+        self.primitive = primitive
+        self.arguments = arguments.map(\.0)
+        formats = arguments.map(\.1)
+        memories = formats.map { DNNLMemory($0.desc, allocate: false) }
     }
 
-    private struct Key: Hashable { let geometry: ConvGeometry; let kind: Int; let bias: Bool; let anyLayout: Bool }
-    nonisolated(unsafe) private static var plans: [Key: Plan] = [:]
-    nonisolated(unsafe) private static var forwardDescriptors: [Key: DNNLPrimitive] = [:]
+    public func run(_ buffers: [UnsafeMutablePointer<Float>]) {
+        precondition(buffers.count == memories.count, "DNNLPlan: \(buffers.count) buffers for \(memories.count) arguments")
+        for (m, b) in zip(memories, buffers) { m.bind(b) }
+        primitive.execute(zip(arguments, memories).map { ($0.0, $0.1.memory) })
+    }
+}
+
+/// Convolution forward, backward-data and backward-weights through oneDNN, with primitives cached by
+/// geometry. Each plan says which layout it wants for every argument; activations stay in those
+/// layouts between consecutive ops (see `Tensor.data(in:)`).
+public enum ConvolutionKernels {
+    /// When true (default) oneDNN picks its preferred layouts; when false, every argument is plain
+    /// NCHW / OIHW (slower: oneDNN then falls back to a gemm path; kept for comparison).
+    nonisolated(unsafe) public static var letLibraryChooseLayout = true
+
+    public enum Pass: Int, Sendable { case forward, backwardData, backwardWeights }
+
+    private struct Key: Hashable { let geometry: ConvGeometry; let pass: Pass; let bias: Bool; let anyLayout: Bool }
+    nonisolated(unsafe) private static var plans: [Key: DNNLPlan] = [:]
+    nonisolated(unsafe) private static var forwardHints: [Key: DNNLPrimitive] = [:]
 
     private static func spatial(_ g: ConvGeometry) -> ([dnnl_dim_t], [dnnl_dim_t], [dnnl_dim_t]) {
         (DNNL.dims([g.strideH, g.strideW]), DNNL.dims([g.dilationH - 1, g.dilationW - 1]), DNNL.dims([g.padH, g.padW]))
@@ -68,8 +81,8 @@ public enum ConvolutionKernels {
     }
 
     private static func forwardPrimitive(_ g: ConvGeometry, bias: Bool, any: Bool) -> DNNLPrimitive {
-        let key = Key(geometry: g, kind: 0, bias: bias, anyLayout: any)
-        if let p = forwardDescriptors[key] { return p }
+        let key = Key(geometry: g, pass: .forward, bias: bias, anyLayout: any)
+        if let p = forwardHints[key] { return p }
         var (src, wei, dst) = descs(g, any: any)
         var b = DNNL.memoryDesc([g.outChannels])
         let (strides, dil, pad) = spatial(g)
@@ -80,70 +93,75 @@ public enum ConvolutionKernels {
         }
         DNNL.check(status, "convolution_forward_desc_init \(g)")
         let p = DNNLPrimitive(&desc, what: "conv forward")
-        forwardDescriptors[key] = p
+        forwardHints[key] = p
         return p
     }
 
-    private static func plan(_ g: ConvGeometry, kind: Int, bias: Bool) -> Plan {
+    /// The plan of one pass. Argument order — forward: input, weight, [bias], output;
+    /// backward-data: output gradient, weight, input gradient; backward-weights: input, output
+    /// gradient, weight gradient.
+    public static func plan(_ g: ConvGeometry, _ pass: Pass, bias: Bool = false) -> DNNLPlan {
         let any = letLibraryChooseLayout
-        let key = Key(geometry: g, kind: kind, bias: bias, anyLayout: any)
+        let key = Key(geometry: g, pass: pass, bias: bias, anyLayout: any)
         if let p = plans[key] { return p }
-        let p: Plan
-        switch kind {
-        case 0:
+        let (inShape, wShape, outShape) = (g.inputShape, g.dnnlWeightShape, g.outputShape)
+        let p: DNNLPlan
+        switch pass {
+        case .forward:
             let prim = forwardPrimitive(g, bias: bias, any: any)
-            var args: [(Int32, DNNLArgument)] = [
-                (DNNL.argSrc, DNNLArgument(plain: g.inputShape, chosen: prim.md(dnnl_query_src_md), isInput: true)),
-                (DNNL.argWeights, DNNLArgument(plain: g.dnnlWeightShape, chosen: prim.md(dnnl_query_weights_md), isInput: true)),
+            var args: [(Int32, DNNLFormat)] = [
+                (DNNL.argSrc, DNNLFormat(prim.md(dnnl_query_src_md), shape: inShape)),
+                (DNNL.argWeights, DNNLFormat(prim.md(dnnl_query_weights_md), shape: wShape)),
             ]
-            if bias { args.append((DNNL.argBias, DNNLArgument(plain: [g.outChannels], chosen: DNNL.memoryDesc([g.outChannels]), isInput: true))) }
-            args.append((DNNL.argDst, DNNLArgument(plain: g.outputShape, chosen: prim.md(dnnl_query_dst_md), isInput: false)))
-            p = Plan(prim, args)
-        case 1:
+            if bias { args.append((DNNL.argBias, DNNLFormat.plain([g.outChannels]))) }
+            args.append((DNNL.argDst, DNNLFormat(prim.md(dnnl_query_dst_md), shape: outShape)))
+            p = DNNLPlan(prim, args)
+        case .backwardData:
             var (src, wei, dst) = descs(g, any: any)
             let (strides, dil, pad) = spatial(g)
             var desc = dnnl_convolution_desc_t()
             DNNL.check(dnnl_dilated_convolution_backward_data_desc_init(&desc, dnnl_convolution_direct, &src, &wei, &dst,
                                                                         strides, dil, pad, pad), "convolution_backward_data_desc_init \(g)")
             let prim = DNNLPrimitive(&desc, hint: forwardPrimitive(g, bias: false, any: any), what: "conv backward data")
-            p = Plan(prim, [
-                (DNNL.argDiffDst, DNNLArgument(plain: g.outputShape, chosen: prim.md(dnnl_query_diff_dst_md), isInput: true)),
-                (DNNL.argWeights, DNNLArgument(plain: g.dnnlWeightShape, chosen: prim.md(dnnl_query_weights_md), isInput: true)),
-                (DNNL.argDiffSrc, DNNLArgument(plain: g.inputShape, chosen: prim.md(dnnl_query_diff_src_md), isInput: false)),
+            p = DNNLPlan(prim, [
+                (DNNL.argDiffDst, DNNLFormat(prim.md(dnnl_query_diff_dst_md), shape: outShape)),
+                (DNNL.argWeights, DNNLFormat(prim.md(dnnl_query_weights_md), shape: wShape)),
+                (DNNL.argDiffSrc, DNNLFormat(prim.md(dnnl_query_diff_src_md), shape: inShape)),
             ])
-        default:
+        case .backwardWeights:
             var (src, wei, dst) = descs(g, any: any)
             let (strides, dil, pad) = spatial(g)
             var desc = dnnl_convolution_desc_t()
             DNNL.check(dnnl_dilated_convolution_backward_weights_desc_init(&desc, dnnl_convolution_direct, &src, &wei, nil, &dst,
                                                                            strides, dil, pad, pad), "convolution_backward_weights_desc_init \(g)")
             let prim = DNNLPrimitive(&desc, hint: forwardPrimitive(g, bias: false, any: any), what: "conv backward weights")
-            p = Plan(prim, [
-                (DNNL.argSrc, DNNLArgument(plain: g.inputShape, chosen: prim.md(dnnl_query_src_md), isInput: true)),
-                (DNNL.argDiffDst, DNNLArgument(plain: g.outputShape, chosen: prim.md(dnnl_query_diff_dst_md), isInput: true)),
-                (DNNL.argDiffWeights, DNNLArgument(plain: g.dnnlWeightShape, chosen: prim.md(dnnl_query_diff_weights_md), isInput: false)),
+            p = DNNLPlan(prim, [
+                (DNNL.argSrc, DNNLFormat(prim.md(dnnl_query_src_md), shape: inShape)),
+                (DNNL.argDiffDst, DNNLFormat(prim.md(dnnl_query_diff_dst_md), shape: outShape)),
+                (DNNL.argDiffWeights, DNNLFormat(prim.md(dnnl_query_diff_weights_md), shape: wShape)),
             ])
         }
         plans[key] = p
         return p
     }
 
-    /// `y = conv(x, w) + bias`.
-    public static func forward(_ g: ConvGeometry, input: UnsafeMutablePointer<Float>, weight: UnsafeMutablePointer<Float>,
-                               bias: UnsafeMutablePointer<Float>?, output: UnsafeMutablePointer<Float>) {
-        let p = plan(g, kind: 0, bias: bias != nil)
-        p.run(bias.map { [input, weight, $0, output] } ?? [input, weight, output])
-    }
-
-    /// `gx = ∂⟨gy, conv(x, w)⟩/∂x` (a transposed convolution of `gy`).
-    public static func backwardData(_ g: ConvGeometry, gradOutput: UnsafeMutablePointer<Float>, weight: UnsafeMutablePointer<Float>,
-                                    gradInput: UnsafeMutablePointer<Float>) {
-        plan(g, kind: 1, bias: false).run([gradOutput, weight, gradInput])
-    }
-
-    /// `gw = ∂⟨gy, conv(x, w)⟩/∂w`.
-    public static func backwardWeights(_ g: ConvGeometry, input: UnsafeMutablePointer<Float>, gradOutput: UnsafeMutablePointer<Float>,
-                                       gradWeight: UnsafeMutablePointer<Float>) {
-        plan(g, kind: 2, bias: false).run([input, gradOutput, gradWeight])
+    /// Runs `pass` on plain buffers, converting to and from the plan's formats (for callers
+    /// outside the tensor layer, such as benchmarks and tests).
+    public static func runPlain(_ g: ConvGeometry, _ pass: Pass, _ buffers: [UnsafeMutablePointer<Float>]) {
+        let p = plan(g, pass, bias: pass == .forward && buffers.count == 4)
+        var converted: [UnsafeMutablePointer<Float>] = []
+        var temporaries: [TensorStorage] = []
+        for (i, (format, buffer)) in zip(p.formats, buffers).enumerated() {
+            if format.isPlain { converted.append(buffer); continue }
+            let t = TensorStorage(count: format.elementCount)
+            temporaries.append(t)
+            if i < buffers.count - 1 { Reorder.run(from: DNNLFormat.plain(format.shape), buffer, to: format, t.pointer) }
+            converted.append(t.pointer)
+        }
+        p.run(converted)
+        if let out = p.formats.last, !out.isPlain {
+            Reorder.run(from: out, converted.last!, to: DNNLFormat.plain(out.shape), buffers.last!)
+        }
+        withExtendedLifetime(temporaries) {}
     }
 }

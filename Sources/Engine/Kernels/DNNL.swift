@@ -31,16 +31,22 @@ enum DNNL {
 
     /// A plain row-major f32 descriptor (`tag` = abcd…) or one that lets the primitive choose (`any`).
     static func memoryDesc(_ shape: [Int], any: Bool = false) -> dnnl_memory_desc_t {
+        memoryDesc(shape, tag: any ? dnnl_format_tag_any : nil)
+    }
+
+    /// An f32 descriptor with an explicit format tag (nil: plain row-major).
+    static func memoryDesc(_ shape: [Int], tag explicitTag: dnnl_format_tag_t?) -> dnnl_memory_desc_t {
         var md = dnnl_memory_desc_t()
         let d = dims(shape)
         let tag: dnnl_format_tag_t
-        if any { tag = dnnl_format_tag_any } else {
+        if let explicitTag { tag = explicitTag } else {
             switch shape.count {
             case 1: tag = dnnl_a
             case 2: tag = dnnl_ab
             case 3: tag = dnnl_abc
             case 4: tag = dnnl_abcd
             case 5: tag = dnnl_abcde
+            case 6: tag = dnnl_abcdef
             default: preconditionFailure("oneDNN: unsupported rank \(shape.count)")
             }
         }
@@ -117,40 +123,80 @@ final class DNNLMemory {
     }
 }
 
-/// One argument of a primitive, given by the caller as a plain row-major buffer; when the primitive
-/// chose another layout, a reorder converts on the way in (inputs) or out (outputs).
-final class DNNLArgument {
-    let user: DNNLMemory
-    let inner: DNNLMemory?
-    let reorder: DNNLPrimitive?
-    let isInput: Bool
+/// A physical layout of a tensor's values as oneDNN describes it: plain row-major, or one of the
+/// blocked layouts its primitives prefer. Two formats are equal when oneDNN says their descriptors
+/// are.
+public final class DNNLFormat: @unchecked Sendable {
+    let desc: dnnl_memory_desc_t
+    /// Logical shape.
+    public let shape: [Int]
+    /// Floats the buffer holds (more than the logical count when channels are padded to a block).
+    public let elementCount: Int
+    /// For 4-D activations: 1 for plain NCHW, B for the channel-blocked NCHW{B}c layouts
+    /// (`aBcd8b`, `aBcd16b`); nil for any other layout.
+    public let channelBlock: Int?
+    /// True for plain row-major order (the layout of `Tensor.storage`).
+    public let isPlain: Bool
 
-    init(plain shape: [Int], chosen: dnnl_memory_desc_t, isInput: Bool) {
-        let plain = DNNL.memoryDesc(shape)
-        var a = plain, b = chosen
-        user = DNNLMemory(plain, allocate: false)
-        self.isInput = isInput
-        if dnnl_memory_desc_equal(&a, &b) != 0 {
-            inner = nil; reorder = nil
-        } else {
-            let internalMemory = DNNLMemory(chosen, allocate: true)
-            inner = internalMemory
-            reorder = isInput ? DNNLPrimitive(reorderFrom: plain, to: chosen) : DNNLPrimitive(reorderFrom: chosen, to: plain)
+    init(_ desc: dnnl_memory_desc_t, shape: [Int]) {
+        var d = desc
+        self.desc = desc
+        self.shape = shape
+        elementCount = dnnl_memory_desc_get_size(&d) / MemoryLayout<Float>.stride
+        var block: Int? = nil
+        if shape.count == 4 {
+            for (tag, b) in [(dnnl_abcd, 1), (dnnl_aBcd8b, 8), (dnnl_aBcd16b, 16)] where shape[1] % b == 0 {
+                var candidate = DNNL.memoryDesc(shape, tag: tag)
+                if dnnl_memory_desc_equal(&d, &candidate) != 0 { block = b; break }
+            }
+        }
+        channelBlock = block
+        if block == 1 { isPlain = true } else if shape.count == 4 { isPlain = false } else {
+            var plainDesc = DNNL.memoryDesc((1...6).contains(shape.count) ? shape : [Swift.max(Shape.count(shape), 1)])
+            isPlain = dnnl_memory_desc_equal(&d, &plainDesc) != 0
         }
     }
 
-    /// Binds the caller's buffer; for inputs, converts it to the chosen layout. Returns the memory to
-    /// pass to the primitive.
-    func prepare(_ pointer: UnsafeMutablePointer<Float>) -> dnnl_memory_t {
-        user.bind(pointer)
-        guard let inner, let reorder else { return user.memory }
-        if isInput { reorder.execute([(DNNL.argSrc, user.memory), (DNNL.argDst, inner.memory)]) }
-        return inner.memory
+    nonisolated(unsafe) private static var plainFormats: [[Int]: DNNLFormat] = [:]
+
+    /// The plain row-major format of `shape`.
+    static func plain(_ shape: [Int]) -> DNNLFormat {
+        if let f = plainFormats[shape] { return f }
+        // Ranks oneDNN's plain tags do not cover (scalars, > 6) are described as one flat dimension:
+        // the same memory.
+        let descShape = (1...6).contains(shape.count) ? shape : [Swift.max(Shape.count(shape), 1)]
+        let f = DNNLFormat(DNNL.memoryDesc(descShape), shape: shape)
+        plainFormats[shape] = f
+        return f
     }
 
-    /// For outputs: converts the primitive's result back into the caller's buffer.
-    func finish() {
-        guard !isInput, let inner, let reorder else { return }
-        reorder.execute([(DNNL.argSrc, inner.memory), (DNNL.argDst, user.memory)])
+    /// True when the buffer holds exactly the logical values in some order (no padding), so
+    /// element-wise maps may run on it directly.
+    public var isDense: Bool { elementCount == Shape.count(shape) }
+
+    public func isEqual(_ other: DNNLFormat) -> Bool {
+        if self === other { return true }
+        var a = desc, b = other.desc
+        return dnnl_memory_desc_equal(&a, &b) != 0
+    }
+}
+
+/// Layout conversions between formats, with reorder primitives cached by format pair.
+enum Reorder {
+    nonisolated(unsafe) private static var cache: [[Int]: [(DNNLFormat, DNNLFormat, DNNLPrimitive, DNNLMemory, DNNLMemory)]] = [:]
+
+    /// Copies `source` (laid out as `from`) into `destination` (laid out as `to`).
+    static func run(from: DNNLFormat, _ source: UnsafeMutablePointer<Float>, to: DNNLFormat, _ destination: UnsafeMutablePointer<Float>) {
+        let entry: (DNNLPrimitive, DNNLMemory, DNNLMemory)
+        if let hit = cache[from.shape]?.first(where: { $0.0.isEqual(from) && $0.1.isEqual(to) }) {
+            entry = (hit.2, hit.3, hit.4)
+        } else {
+            let e = (DNNLPrimitive(reorderFrom: from.desc, to: to.desc), DNNLMemory(from.desc, allocate: false), DNNLMemory(to.desc, allocate: false))
+            cache[from.shape, default: []].append((from, to, e.0, e.1, e.2))
+            entry = e
+        }
+        entry.1.bind(source)
+        entry.2.bind(destination)
+        entry.0.execute([(DNNL.argSrc, entry.1.memory), (DNNL.argDst, entry.2.memory)])
     }
 }

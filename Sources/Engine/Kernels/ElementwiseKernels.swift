@@ -2,7 +2,7 @@ import Foundation
 
 /// Raw-pointer elementwise kernels. No autodiff, no shapes beyond what is passed in.
 public enum ElementwiseKernels {
-    public enum Binary: Sendable { case add, sub, mul, div, max, min, pow, greater, equal }
+    public enum Binary: Sendable { case add, sub, mul, div, max, min, pow, greater, equal, maskPositive }
     public enum Unary: Sendable { case neg, exp, log, sqrt, rsqrt, abs, relu, sign, sigmoid, tanh, square, reciprocal, step }
 
     @inline(__always) static func apply(_ op: Binary, _ a: Float, _ b: Float) -> Float {
@@ -16,6 +16,7 @@ public enum ElementwiseKernels {
         case .pow: return Foundation.powf(a, b)
         case .greater: return a > b ? 1 : 0
         case .equal: return a == b ? 1 : 0
+        case .maskPositive: return b > 0 ? a : 0
         }
     }
 
@@ -109,6 +110,7 @@ public enum ElementwiseKernels {
             case .sub: for i in 0..<n { out[i] = a[i] - b[i] }
             case .mul: for i in 0..<n { out[i] = a[i] * b[i] }
             case .div: for i in 0..<n { out[i] = a[i] / b[i] }
+            case .maskPositive: for i in 0..<n { out[i] = b[i] > 0 ? a[i] : 0 }
             default: for i in 0..<n { out[i] = apply(op, a[i], b[i]) }
             }
         case (1, 0):

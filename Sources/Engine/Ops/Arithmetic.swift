@@ -10,27 +10,42 @@ extension Tensor {
         }
     }
 
+    /// Wraps an element-wise result laid out as `format`, recording `backward` when given.
+    static func elementwiseResult(_ name: String, _ storage: TensorStorage, _ format: DNNLFormat, inputs: [Tensor],
+                                  backward: GradFunction.Backward?) -> Tensor {
+        guard let backward else { return Tensor(storage: storage, format: format) }
+        return recorded(name, storage: storage, format: format, inputs: inputs, backward: backward)
+    }
+
+    /// The layout an element-wise op over same-shaped operands should run in: the dense oneDNN layout
+    /// one of them was produced in (so chains of oneDNN ops and maps never convert), else plain.
+    static func elementwiseFormat(_ operands: [Tensor]) -> DNNLFormat {
+        for t in operands { if let f = t.denseNativeFormat { return f } }
+        return DNNLFormat.plain(operands[0].shape)
+    }
+
     static func binary(_ name: String, _ op: ElementwiseKernels.Binary, _ a: Tensor, _ b: Tensor,
                        backward: GradFunction.Backward?) -> Tensor {
-        let shape = a.shape == b.shape ? a.shape : Shape.broadcast(a.shape, b.shape)
-        let storage = TensorStorage(count: Shape.count(shape))
         if a.shape == b.shape {
-            let st = Shape.strides(shape)
-            ElementwiseKernels.binary(op, a.pointer, aStrides: st, b.pointer, bStrides: st, storage.pointer, shape: shape)
-        } else {
-            ElementwiseKernels.binary(op, a.pointer, aStrides: broadcastStrides(a.shape, to: shape),
-                                      b.pointer, bStrides: broadcastStrides(b.shape, to: shape), storage.pointer, shape: shape)
+            let format = elementwiseFormat([a, b])
+            let storage = TensorStorage(count: format.elementCount)
+            ElementwiseKernels.binary(op, a.data(in: format), aStrides: [1], b.data(in: format), bStrides: [1],
+                                      storage.pointer, shape: [format.elementCount])
+            return elementwiseResult(name, storage, format, inputs: [a, b], backward: backward)
         }
-        guard let backward else { return Tensor(storage: storage, shape: shape) }
-        return recorded(name, storage: storage, shape: shape, inputs: [a, b], backward: backward)
+        let shape = Shape.broadcast(a.shape, b.shape)
+        let storage = TensorStorage(count: Shape.count(shape))
+        ElementwiseKernels.binary(op, a.pointer, aStrides: broadcastStrides(a.shape, to: shape),
+                                  b.pointer, bStrides: broadcastStrides(b.shape, to: shape), storage.pointer, shape: shape)
+        return elementwiseResult(name, storage, DNNLFormat.plain(shape), inputs: [a, b], backward: backward)
     }
 
     static func unary(_ name: String, _ op: ElementwiseKernels.Unary, _ x: Tensor,
                       backward: GradFunction.Backward?) -> Tensor {
-        let storage = TensorStorage(count: x.count)
-        ElementwiseKernels.unary(op, x.pointer, storage.pointer, count: x.count)
-        guard let backward else { return Tensor(storage: storage, shape: x.shape) }
-        return recorded(name, storage: storage, shape: x.shape, inputs: [x], backward: backward)
+        let format = elementwiseFormat([x])
+        let storage = TensorStorage(count: format.elementCount)
+        ElementwiseKernels.unary(op, x.data(in: format), storage.pointer, count: format.elementCount)
+        return elementwiseResult(name, storage, format, inputs: [x], backward: backward)
     }
 }
 
@@ -76,9 +91,10 @@ public func / (s: Float, a: Tensor) -> Tensor { Tensor(scalar: s) / a }
 extension Tensor {
     /// `self * s + shift` in one pass.
     public func scaled(by s: Float, shift: Float = 0) -> Tensor {
-        let storage = TensorStorage(count: count)
-        ElementwiseKernels.affine(pointer, scale: s, shift: shift, storage.pointer, count: count)
-        return Tensor.recorded("scale", storage: storage, shape: shape, inputs: [self]) { g, _, _ in [g.scaled(by: s)] }
+        let format = Tensor.elementwiseFormat([self])
+        let storage = TensorStorage(count: format.elementCount)
+        ElementwiseKernels.affine(data(in: format), scale: s, shift: shift, storage.pointer, count: format.elementCount)
+        return Tensor.recorded("scale", storage: storage, format: format, inputs: [self]) { g, _, _ in [g.scaled(by: s)] }
     }
 
     /// Elementwise maximum; the gradient goes to `self` where `self >= other` (PyTorch's `maximum`
@@ -125,7 +141,16 @@ extension Tensor {
     public func tanh() -> Tensor { Tensor.unary("tanh", .tanh, self) { g, out, _ in [g * (1 - out * out)] } }
     public func abs() -> Tensor { Tensor.unary("abs", .abs, self) { [self] g, _, _ in [g * self.sign()] } }
     /// `max(x, 0)`; its derivative multiplies by the constant mask `x > 0`.
-    public func relu() -> Tensor { Tensor.unary("relu", .relu, self) { g, out, _ in [g * out.positiveMask()] } }
+    public func relu() -> Tensor { Tensor.unary("relu", .relu, self) { g, out, _ in [g.masked(by: out.detached())] } }
+
+    /// `self` where `reference > 0`, else 0, in one pass: ReLU's backward. Linear in `self` (its
+    /// derivative is the same mask); `reference` is a constant.
+    public func masked(by reference: Tensor) -> Tensor {
+        precondition(shape == reference.shape, "masked(by:): shapes \(shape) and \(reference.shape) differ")
+        return Tensor.binary("reluBackward", .maskPositive, self, reference) { g, _, need in
+            [need[0] ? g.masked(by: reference) : nil, nil]
+        }
+    }
 
     /// -1, 0 or 1 per value; a constant (no gradient).
     public func sign() -> Tensor { Tensor.unary("sign", .sign, self, backward: nil) }

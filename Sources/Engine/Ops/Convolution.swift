@@ -25,27 +25,42 @@ extension Tensor {
         return Tensor.convolution(self, weight, bias: bias, g)
     }
 
+    /// Runs a convolution pass on tensors: inputs are taken in the plan's formats (converted once
+    /// and kept on the tensor), activation outputs stay in the plan's format, weight gradients are
+    /// returned plain.
+    static func runConvolution(_ g: ConvGeometry, _ pass: ConvolutionKernels.Pass, _ inputs: [Tensor]) -> (TensorStorage, DNNLFormat) {
+        let plan = ConvolutionKernels.plan(g, pass, bias: inputs.count == 3)
+        let outFormat = plan.formats.last!
+        let out = TensorStorage(count: outFormat.elementCount)
+        plan.run(zip(plan.formats, inputs).map { $0.1.data(in: $0.0) } + [out.pointer])
+        if pass == .backwardWeights {
+            // Weight gradients go back to plain [out, in/groups, kh, kw] (oneDNN's grouped view is 5-D).
+            if outFormat.isPlain { return (out, DNNLFormat.plain(g.weightShape)) }
+            let plainOut = TensorStorage(count: Shape.count(g.weightShape))
+            Reorder.run(from: outFormat, out.pointer, to: DNNLFormat.plain(outFormat.shape), plainOut.pointer)
+            return (plainOut, DNNLFormat.plain(g.weightShape))
+        }
+        return (out, outFormat)
+    }
+
     static func convolution(_ x: Tensor, _ w: Tensor, bias: Tensor?, _ g: ConvGeometry) -> Tensor {
-        let storage = TensorStorage(count: Shape.count(g.outputShape))
-        ConvolutionKernels.forward(g, input: x.pointer, weight: w.pointer, bias: bias?.pointer, output: storage.pointer)
-        return recorded("conv2d", storage: storage, shape: g.outputShape, inputs: [x, w] + (bias.map { [$0] } ?? [])) { gy, _, n in
+        let (storage, format) = runConvolution(g, .forward, [x, w] + (bias.map { [$0] } ?? []))
+        return recorded("conv2d", storage: storage, format: format, inputs: [x, w] + (bias.map { [$0] } ?? [])) { gy, _, n in
             [n[0] ? convBackwardData(gy, w, g) : nil,
              n[1] ? convBackwardWeights(x, gy, g) : nil] + (bias == nil ? [] : [n[2] ? gy.sum(axes: [0, 2, 3]) : nil])
         }
     }
 
     static func convBackwardData(_ gy: Tensor, _ w: Tensor, _ g: ConvGeometry) -> Tensor {
-        let storage = TensorStorage(count: Shape.count(g.inputShape))
-        ConvolutionKernels.backwardData(g, gradOutput: gy.pointer, weight: w.pointer, gradInput: storage.pointer)
-        return recorded("conv2dBackwardData", storage: storage, shape: g.inputShape, inputs: [gy, w]) { ggx, _, n in
+        let (storage, format) = runConvolution(g, .backwardData, [gy, w])
+        return recorded("conv2dBackwardData", storage: storage, format: format, inputs: [gy, w]) { ggx, _, n in
             [n[0] ? convolution(ggx, w, bias: nil, g) : nil, n[1] ? convBackwardWeights(ggx, gy, g) : nil]
         }
     }
 
     static func convBackwardWeights(_ x: Tensor, _ gy: Tensor, _ g: ConvGeometry) -> Tensor {
-        let storage = TensorStorage(count: Shape.count(g.weightShape))
-        ConvolutionKernels.backwardWeights(g, input: x.pointer, gradOutput: gy.pointer, gradWeight: storage.pointer)
-        return recorded("conv2dBackwardWeights", storage: storage, shape: g.weightShape, inputs: [x, gy]) { ggw, _, n in
+        let (storage, format) = runConvolution(g, .backwardWeights, [x, gy])
+        return recorded("conv2dBackwardWeights", storage: storage, format: format, inputs: [x, gy]) { ggw, _, n in
             [n[0] ? convBackwardData(gy, ggw, g) : nil, n[1] ? convolution(x, ggw, bias: nil, g) : nil]
         }
     }

@@ -6,32 +6,90 @@
 /// require gradients carries a `GradFunction`; a leaf carries `requiresGrad`.
 public final class Tensor: @unchecked Sendable {
     public let shape: [Int]
-    public let storage: TensorStorage
     /// True for a leaf whose gradient may be requested, or for any tensor recorded by an op.
     public let requiresGrad: Bool
     /// How this tensor was computed, when it was recorded; nil for leaves and constants.
     public let gradFunction: GradFunction?
 
-    /// Wraps storage as a leaf.
+    /// The values in plain row-major order; nil until first needed when an op produced them in a
+    /// oneDNN layout.
+    private var plain: TensorStorage?
+    /// The same values in other physical layouts (oneDNN's blocked formats), kept so that
+    /// consecutive oneDNN ops and element-wise maps skip conversions.
+    private(set) var layouts: [(format: DNNLFormat, storage: TensorStorage)] = []
+
+    /// Wraps plain storage as a leaf.
     public init(storage: TensorStorage, shape: [Int], requiresGrad: Bool = false) {
         precondition(Shape.count(shape) == storage.count,
                      "Tensor: shape \(shape) holds \(Shape.count(shape)) values but storage has \(storage.count)")
         self.shape = shape
-        self.storage = storage
+        self.plain = storage
         self.requiresGrad = requiresGrad
         self.gradFunction = nil
     }
 
+    /// Wraps values held in a oneDNN layout.
+    init(storage: TensorStorage, format: DNNLFormat, gradFunction: GradFunction? = nil) {
+        shape = format.shape
+        if format.isPlain { plain = storage } else { layouts = [(format, storage)] }
+        requiresGrad = gradFunction != nil
+        self.gradFunction = gradFunction
+    }
+
+    /// A new tensor node sharing every representation of `other`'s values.
+    init(sharing other: Tensor, requiresGrad: Bool, gradFunction: GradFunction?) {
+        shape = other.shape
+        plain = other.plain
+        layouts = other.layouts
+        self.requiresGrad = requiresGrad || gradFunction != nil
+        self.gradFunction = gradFunction
+    }
+
     init(storage: TensorStorage, shape: [Int], gradFunction: GradFunction) {
         self.shape = shape
-        self.storage = storage
+        self.plain = storage
         self.requiresGrad = true
         self.gradFunction = gradFunction
     }
 
-    public var count: Int { storage.count }
+    /// The values in plain row-major order (converted from a oneDNN layout on first use).
+    public var storage: TensorStorage {
+        if let plain { return plain }
+        let (format, source) = layouts[0]
+        let s = TensorStorage(count: Shape.count(shape))
+        Reorder.run(from: format, source.pointer, to: DNNLFormat.plain(shape), s.pointer)
+        plain = s
+        return s
+    }
+
+    /// True when the plain row-major values exist already (no conversion needed).
+    public var hasPlainStorage: Bool { plain != nil }
+
+    /// The values laid out as `format`, converting once and keeping the result.
+    func data(in format: DNNLFormat) -> UnsafeMutablePointer<Float> {
+        if format.isPlain { return storage.pointer }
+        if let hit = layouts.first(where: { $0.format.isEqual(format) }) { return hit.storage.pointer }
+        let s = TensorStorage(count: format.elementCount)
+        if plain == nil, let (f, source) = layouts.first {
+            Reorder.run(from: f, source.pointer, to: format, s.pointer)
+        } else {
+            // Plain memory is the same for any dimension split (a grouped weight's 5-D view).
+            Reorder.run(from: DNNLFormat.plain(format.shape), storage.pointer, to: format, s.pointer)
+        }
+        layouts.append((format, s))
+        return s.pointer
+    }
+
+    /// The layout this tensor's values were produced in when that is a dense oneDNN layout (and no
+    /// plain copy exists yet): element-wise maps then run in that layout directly.
+    var denseNativeFormat: DNNLFormat? {
+        guard plain == nil, let first = layouts.first, first.format.isDense else { return nil }
+        return first.format
+    }
+
+    public var count: Int { Shape.count(shape) }
     public var rank: Int { shape.count }
-    @inlinable public var pointer: UnsafeMutablePointer<Float> { storage.pointer }
+    public var pointer: UnsafeMutablePointer<Float> { storage.pointer }
 
     /// The values in row-major order.
     public var scalars: [Float] { Array(UnsafeBufferPointer(start: storage.pointer, count: count)) }
@@ -43,10 +101,10 @@ public final class Tensor: @unchecked Sendable {
     }
 
     /// The same values, cut from the graph.
-    public func detached() -> Tensor { Tensor(storage: storage, shape: shape) }
+    public func detached() -> Tensor { Tensor(sharing: self, requiresGrad: false, gradFunction: nil) }
 
     /// The same values as a leaf that requires gradients (PyTorch's `detach().requires_grad_()`).
-    public func requiringGrad() -> Tensor { Tensor(storage: storage, shape: shape, requiresGrad: true) }
+    public func requiringGrad() -> Tensor { Tensor(sharing: self, requiresGrad: true, gradFunction: nil) }
 }
 
 // MARK: - Creation

@@ -2,7 +2,8 @@ import Engine
 import Models
 import NN
 
-/// The kernel suite: convolution layer shapes of resnet8x4 / resnet32x4, a MobileNetV2 depthwise
+/// The kernel suite (each kernel takes and returns plain NCHW buffers, as PyTorch's ops do, so
+/// conversions to oneDNN's layouts are inside the timing): convolution layer shapes of resnet8x4 / resnet32x4, a MobileNetV2 depthwise
 /// convolution and the main resnet8 shapes at batch 64, batch norm, and one resnet8 training step.
 enum KernelBenchCases {
     static let batch = 64
@@ -32,17 +33,18 @@ enum KernelBenchCases {
             let spec: [String: Any] = ["in": cin, "out": cout, "hw": hw, "kernel": k, "stride": s, "padding": k / 2, "groups": groups, "batch": batch]
             cases.append(BenchCase(name: "conv fwd \(name)", spec: spec.merging(["kind": "conv_fwd", "name": "conv fwd \(name)"]) { $1 }, flops: g.flops) {
                 let (x, w, _) = tensors(g)
-                return { _ = x.conv2d(w, stride: (s, s), padding: (k / 2, k / 2), groups: groups) }
+                let out = TensorStorage(count: Shape.count(g.outputShape))
+                return { ConvolutionKernels.runPlain(g, .forward, [x.pointer, w.pointer, out.pointer]) }
             })
             cases.append(BenchCase(name: "conv bwd-data \(name)", spec: spec.merging(["kind": "conv_bwd_data", "name": "conv bwd-data \(name)"]) { $1 }, flops: g.flops) {
                 let (_, w, gy) = tensors(g)
                 let out = TensorStorage(count: Shape.count(g.inputShape))
-                return { ConvolutionKernels.backwardData(g, gradOutput: gy.pointer, weight: w.pointer, gradInput: out.pointer) }
+                return { ConvolutionKernels.runPlain(g, .backwardData, [gy.pointer, w.pointer, out.pointer]) }
             })
             cases.append(BenchCase(name: "conv bwd-weights \(name)", spec: spec.merging(["kind": "conv_bwd_weights", "name": "conv bwd-weights \(name)"]) { $1 }, flops: g.flops) {
                 let (x, _, gy) = tensors(g)
                 let out = TensorStorage(count: Shape.count(g.weightShape))
-                return { ConvolutionKernels.backwardWeights(g, input: x.pointer, gradOutput: gy.pointer, gradWeight: out.pointer) }
+                return { ConvolutionKernels.runPlain(g, .backwardWeights, [x.pointer, gy.pointer, out.pointer]) }
             })
         }
         for (c, hw) in [(64, 32), (256, 8)] {
