@@ -2,7 +2,7 @@
 """PyTorch 1.13 side of `mmkd bench kernels`: times the same cases the Swift suite runs.
 
 Usage: bench_kernels_torch.py SPEC.json OUT.json. SPEC holds {"repeats": n, "cases": [...]}, each
-case a dict with "name", "kind" and its shape parameters; OUT receives {name: median seconds}.
+case a dict with "name", "kind" and its shape parameters; OUT receives {name: [seconds of each timed run]}.
 Exits with status 3 when PyTorch is not importable. Runs on 2 threads, as the Swift side does.
 """
 import json
@@ -110,8 +110,6 @@ def main():
     spec = json.load(open(sys.argv[1]))
     repeats = spec["repeats"]
     out = {}
-    with torch.no_grad():
-        pass
     for c in spec["cases"]:
         grad = c["kind"] == "train_step"
         with torch.set_grad_enabled(grad):
@@ -123,8 +121,8 @@ def main():
                 t = time.perf_counter()
                 fn()
                 times.append(time.perf_counter() - t)
-        out[c["name"]] = statistics.median(times)
-        print(f"  torch {c['name']}: {out[c['name']] * 1e3:.3f} ms", file=sys.stderr)
+        out[c["name"]] = times
+        print(f"  torch {c['name']}: {statistics.median(times) * 1e3:.3f} ms", file=sys.stderr)
     json.dump(out, open(sys.argv[2], "w"))
 
 

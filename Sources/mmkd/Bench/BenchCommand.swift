@@ -15,8 +15,11 @@ struct BenchOptions: ParsableArguments {
     @Option(help: "Write the results as JSON to this file (a list of {name, swift_median_s, torch_median_s, speedup}).")
     var json: String?
 
-    @Option(help: "Timed repetitions per case (after warm-up); the median is reported.")
-    var repeats: Int = 15
+    @Option(help: "Timed repetitions per case and round (after warm-up); the median over all rounds is reported.")
+    var repeats: Int = 10
+
+    @Option(help: "Rounds, each running the Swift suite and then the PyTorch suite, to even out a noisy machine.")
+    var rounds: Int = 3
 
     @Flag(help: "Do not run the PyTorch comparator even when it is available.")
     var noTorch = false
@@ -32,9 +35,15 @@ struct BenchOptions: ParsableArguments {
 
     func validate() throws {
         guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1, got \(repeats)") }
+        guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1, got \(rounds)") }
         guard ["library", "plain"].contains(convLayout) else {
             throw ValidationError("--conv-layout must be 'library' or 'plain', got '\(convLayout)'")
         }
+    }
+
+    /// The PyTorch comparator these options ask for, if any.
+    func comparator(script: String) -> TorchComparator? {
+        noTorch ? nil : TorchComparator(python: python, script: script)
     }
 
     /// Applies the engine settings these options choose.
@@ -53,15 +62,8 @@ struct KernelsBench: ParsableCommand {
     func run() throws {
         options.configureEngine()
         let cases = KernelBenchCases.all.filter { c in options.filter.map { c.name.contains($0) } ?? true }
-        var results = BenchRunner(repeats: options.repeats).run(cases)
-        if !options.noTorch {
-            switch TorchComparator(python: options.python, script: "bench_kernels_torch.py").run(cases.map(\.spec), repeats: options.repeats) {
-            case .success(let torch):
-                for i in results.indices { results[i].torchMedian = torch[results[i].name] }
-            case .failure(let reason):
-                print("PyTorch comparator not run: \(reason)")
-            }
-        }
+        let results = BenchRunner(repeats: options.repeats, rounds: options.rounds)
+            .run(cases, torch: options.comparator(script: "bench_kernels_torch.py"))
         BenchReport.print(results)
         if let path = options.json { try BenchReport.write(results, to: path) }
     }

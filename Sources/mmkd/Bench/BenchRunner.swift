@@ -12,33 +12,49 @@ struct BenchCase {
     let prepare: () -> () -> Void
 }
 
-/// One measured case.
+/// One measured case: every timed run of each side, pooled over rounds.
 struct BenchResult {
     let name: String
-    let swiftMedian: Double
-    var torchMedian: Double?
+    var swiftTimes: [Double] = []
+    var torchTimes: [Double] = []
     let flops: Double?
+    var swiftMedian: Double { median(swiftTimes) }
+    var torchMedian: Double? { torchTimes.isEmpty ? nil : median(torchTimes) }
     var speedup: Double? { torchMedian.map { $0 / swiftMedian } }
 }
 
+/// Runs a suite in rounds, alternating Swift and PyTorch, so that slow drifts of a shared machine
+/// hit both sides alike; medians are taken over all rounds' runs.
 struct BenchRunner {
     let repeats: Int
+    let rounds: Int
     let warmup = 3
 
-    func run(_ cases: [BenchCase]) -> [BenchResult] {
-        cases.map { c in
-            let body = c.prepare()
-            for _ in 0..<warmup { body() }
-            var times: [Double] = []
-            for _ in 0..<repeats {
-                let start = DispatchTime.now().uptimeNanoseconds
-                body()
-                times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+    func run(_ cases: [BenchCase], torch: TorchComparator?) -> [BenchResult] {
+        var results = cases.map { BenchResult(name: $0.name, flops: $0.flops) }
+        var torchAvailable = torch != nil
+        for round in 1...rounds {
+            FileHandle.standardError.write("round \(round)/\(rounds)\n".data(using: .utf8)!)
+            for (i, c) in cases.enumerated() {
+                let body = c.prepare()
+                for _ in 0..<warmup { body() }
+                for _ in 0..<repeats {
+                    let start = DispatchTime.now().uptimeNanoseconds
+                    body()
+                    results[i].swiftTimes.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+                }
+                FileHandle.standardError.write("  swift \(c.name): \(String(format: "%.3f ms", median(results[i].swiftTimes) * 1e3))\n".data(using: .utf8)!)
             }
-            let result = BenchResult(name: c.name, swiftMedian: median(times), torchMedian: nil, flops: c.flops)
-            FileHandle.standardError.write("  \(c.name): \(String(format: "%.3f ms", result.swiftMedian * 1e3))\n".data(using: .utf8)!)
-            return result
+            guard torchAvailable, let torch else { continue }
+            switch torch.run(cases.map(\.spec), repeats: repeats) {
+            case .success(let times):
+                for i in results.indices { results[i].torchTimes += times[results[i].name] ?? [] }
+            case .failure(let reason):
+                print("PyTorch comparator not run: \(reason)")
+                torchAvailable = false
+            }
         }
+        return results
     }
 }
 
@@ -68,7 +84,8 @@ struct TorchComparator {
         return candidates.map { $0 + "/scripts/" + script }.first { FileManager.default.fileExists(atPath: $0) }
     }
 
-    func run(_ specs: [[String: Any]], repeats: Int) -> Result<[String: Double], Failure> {
+    /// Times every case; returns each case's timed runs (seconds) by name.
+    func run(_ specs: [[String: Any]], repeats: Int) -> Result<[String: [Double]], Failure> {
         guard FileManager.default.isExecutableFile(atPath: python) else { return .failure(.unavailable("\(python) not found")) }
         guard let path = locateScript() else { return .failure(.unavailable("scripts/\(script) not found near the working directory or executable")) }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mmkd-bench-\(ProcessInfo.processInfo.processIdentifier)")
@@ -84,8 +101,8 @@ struct TorchComparator {
             process.waitUntilExit()
             if process.terminationStatus == 3 { return .failure(.unavailable("PyTorch is not installed for \(python) (apt-get install python3-torch)")) }
             guard process.terminationStatus == 0 else { return .failure(.failed("\(path) exited with status \(process.terminationStatus)")) }
-            let decoded = try JSONSerialization.jsonObject(with: Data(contentsOf: outFile)) as? [String: Double]
-            return decoded.map { .success($0) } ?? .failure(.failed("\(outFile.path) is not a JSON object of numbers"))
+            let decoded = try JSONSerialization.jsonObject(with: Data(contentsOf: outFile)) as? [String: [Double]]
+            return decoded.map { .success($0) } ?? .failure(.failed("\(outFile.path) is not a JSON object of timing lists"))
         } catch {
             return .failure(.failed("running \(path): \(error)"))
         }
@@ -108,8 +125,9 @@ enum BenchReport {
     /// Writes atomically (temporary file, then rename).
     static func write(_ results: [BenchResult], to path: String) throws {
         let entries: [[String: Any]] = results.map { r in
-            var e: [String: Any] = ["name": r.name, "swift_median_s": r.swiftMedian,
-                                    "torch_median_s": r.torchMedian ?? NSNull(), "speedup": r.speedup ?? NSNull()]
+            var e: [String: Any] = ["name": r.name, "swift_median_s": r.swiftMedian, "swift_runs": r.swiftTimes.count,
+                                    "torch_median_s": r.torchMedian ?? NSNull(), "torch_runs": r.torchTimes.count,
+                                    "speedup": r.speedup ?? NSNull()]
             if let f = r.flops { e["flops"] = f }
             return e
         }
