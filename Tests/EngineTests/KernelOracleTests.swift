@@ -130,6 +130,14 @@ final class BlockedLayoutTests: XCTestCase {
                 let grads = gradients(of: z, seed: gy, wrt: [leaf, g, b])
                 return [z, mean, variance] + grads
             }
+            // Fused BN+ReLU equals BN then ReLU, values and gradients.
+            let leafA = blocked.requiringGrad(), leafB = blocked.requiringGrad()
+            let fused = leafA.batchNormTraining(weight: gamma, bias: beta, fusedReLU: true).output
+            let unfused = leafB.batchNormTraining(weight: gamma, bias: beta).output.relu()
+            assertClose(fused, unfused, tolerance: 1e-6, "fused ReLU forward, channels \(channels)")
+            assertClose(gradients(of: fused, seed: gy, wrt: [leafA])[0], gradients(of: unfused, seed: gy, wrt: [leafB])[0],
+                        tolerance: 1e-5, "fused ReLU backward, channels \(channels)")
+
             let fromBlocked = run(blocked)
             XCTAssertFalse(fromBlocked[0].hasPlainStorage, "batch norm and element-wise maps ran in the blocked layout")
             XCTAssertFalse(fromBlocked[3].hasPlainStorage, "the input gradient was formed in the blocked layout")

@@ -26,6 +26,26 @@ final class SecondOrderTests: XCTestCase {
         }
     }
 
+    func testFusedBatchNormReLUMatchesUnfusedToSecondOrder() {
+        // Finite differences straddle ReLU's kink here, so the oracle is the unfused composition,
+        // whose parts are each checked against finite differences above.
+        let x = randomTensor([4, 3, 3, 3], seed: 14, scale: 1.5)
+        let gamma = randomTensor([3], seed: 15).abs() + 0.5, beta = randomTensor([3], seed: 16)
+        let target = randomTensor([4, 3, 3, 3], seed: 17)
+        let vs = [x, gamma, beta].enumerated().map { randomTensor($0.element.shape, seed: UInt64(60 + $0.offset)) }
+        func hvp(fused: Bool) -> [Tensor] {
+            let p = [x, gamma, beta].map { $0.requiringGrad() }
+            let y = fused ? p[0].batchNormTraining(weight: p[1], bias: p[2], fusedReLU: true).output
+                          : p[0].batchNormTraining(weight: p[1], bias: p[2]).output.relu()
+            let loss = ((y - target).square() * (y * 0.5).sigmoid()).mean()
+            let g = gradients(of: loss, wrt: p, createGraph: true)
+            return g + gradients(of: zip(g, vs).map { ($0.0 * $0.1).sum() }.reduce(Tensor.zeros([]), +), wrt: p)
+        }
+        for (i, (a, e)) in zip(hvp(fused: true), hvp(fused: false)).enumerated() {
+            assertClose(a, e, tolerance: 1e-5, "result \(i) (gradients, then Hessian-vector products)")
+        }
+    }
+
     func testPoolingReluLinearSoftmaxHVP() {
         let x = randomTensor([2, 2, 6, 6], seed: 8)
         let w = randomTensor([3, 2 * 3 * 3], seed: 9, scale: 0.5), b = randomTensor([3], seed: 10)

@@ -10,6 +10,7 @@ enum DNNL {
     static let argDiffScale: Int32 = 255, argDiffShift: Int32 = 256
 
     nonisolated(unsafe) static let engine: dnnl_engine_t = {
+        _ = EngineThreads.configure
         var e: dnnl_engine_t?
         check(dnnl_engine_create(&e, dnnl_cpu, 0), "dnnl_engine_create")
         return e!

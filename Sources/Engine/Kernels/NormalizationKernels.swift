@@ -28,6 +28,30 @@ public enum NormalizationKernels {
         case shiftedMoments(UnsafePointer<Float>)
         /// Σ x into `first` and Σ x·y into `second`
         case sumAndDot(UnsafePointer<Float>)
+        /// As `sumAndDot` with x zeroed where `mask ≤ 0`
+        case maskedSumAndDot(UnsafePointer<Float>, mask: UnsafePointer<Float>)
+    }
+
+    /// Sums over `count` vectors of eight lanes, `step` floats apart, for one reduction mode (the
+    /// mode switch sits outside the loops so each loop vectorises on its own).
+    @inline(__always)
+    static func reduceVectors(_ mode: Int, _ p: UnsafePointer<Float>, _ q: UnsafePointer<Float>, _ mask: UnsafePointer<Float>,
+                              shift: SIMD8<Float>, count: Int, step: Int) -> (SIMD8<Float>, SIMD8<Float>) {
+        var va = SIMD8<Float>(), vb = SIMD8<Float>(), at = 0
+        switch mode {
+        case 0:
+            for _ in 0..<count { va += load(p + at); at += step }
+        case 1:
+            for _ in 0..<count { let d = load(p + at) - shift; va += d; vb += d * d; at += step }
+        case 2:
+            for _ in 0..<count { let x = load(p + at); va += x; vb += x * load(q + at); at += step }
+        default:
+            for _ in 0..<count {
+                let x = load(p + at).replacing(with: 0, where: load(mask + at) .<= 0)
+                va += x; vb += x * load(q + at); at += step
+            }
+        }
+        return (va, vb)
     }
 
     /// Per-channel sums over images and positions (Float within a chunk, Double across chunks).
@@ -36,58 +60,44 @@ public enum NormalizationKernels {
         let xs = SendablePointer(UnsafeMutablePointer(mutating: x)), fs = SendablePointer(first)
         let sc = second.map { SendablePointer($0) }
         var mode = 0
-        var other = SendablePointer(UnsafeMutablePointer(mutating: x))
+        var other = SendablePointer(UnsafeMutablePointer(mutating: x)), maskPointer = other
         switch reduction {
         case .sum: break
         case .shiftedMoments(let shift): mode = 1; other = SendablePointer(UnsafeMutablePointer(mutating: shift))
         case .sumAndDot(let y): mode = 2; other = SendablePointer(UnsafeMutablePointer(mutating: y))
+        case .maskedSumAndDot(let y, let mask):
+            mode = 3; other = SendablePointer(UnsafeMutablePointer(mutating: y)); maskPointer = SendablePointer(UnsafeMutablePointer(mutating: mask))
         }
-        let m = mode, op = other
+        let m = mode, op = other, mp = maskPointer
         Parallel.chunks(l.channelBlocks, grain: max(1, 16_384 / max(l.n * l.hw * l.block, 1))) { blocks in
             for cb in blocks {
-                // Lanes handled together: one channel (plain) or eight of a block.
+                // Lanes handled together: one channel (plain: eight positions per vector) or eight
+                // channels of a block (one position per vector).
                 for v in stride(from: 0, to: l.block, by: 8) {
                     let channel = cb * l.block + v
-                    let lanes = l.block == 1 ? 1 : 8
-                    var a = [Double](repeating: 0, count: lanes), b = a
+                    let plain = l.block == 1
+                    let lanes = plain ? 1 : 8
+                    let count = plain ? l.hw / 8 : l.hw, step = plain ? 8 : l.block
+                    let shift: SIMD8<Float> = m != 1 ? SIMD8() : (plain ? SIMD8(repeating: op.pointer[channel]) : load(op.pointer + channel))
+                    var a = SIMD8<Double>(), b = SIMD8<Double>()
                     for image in 0..<l.n {
-                        let p = xs.pointer + l.chunk(image, cb) + v
-                        var va = SIMD8<Float>(), vb = SIMD8<Float>()
-                        if l.block == 1 {
-                            let shift = SIMD8<Float>(repeating: m == 1 ? op.pointer[channel] : 0)
-                            let q = op.pointer + l.chunk(image, cb)
-                            var i = 0
-                            while i + 8 <= l.hw {
-                                let xv = load(p + i)
-                                switch m {
-                                case 0: va += xv
-                                case 1: let d = xv - shift; va += d; vb += d * d
-                                default: va += xv; vb += xv * load(q + i)
-                                }
-                                i += 8
-                            }
+                        let offset = l.chunk(image, cb) + v
+                        let (va, vb) = reduceVectors(m, xs.pointer + offset, op.pointer + offset, mp.pointer + offset,
+                                                     shift: shift, count: count, step: step)
+                        if plain {
                             var ta = va.sum(), tb = vb.sum()
-                            while i < l.hw {
+                            let p = xs.pointer + offset, q = op.pointer + offset, mk = mp.pointer + offset
+                            for i in (count * 8)..<l.hw {
                                 switch m {
                                 case 0: ta += p[i]
                                 case 1: let d = p[i] - shift[0]; ta += d; tb += d * d
-                                default: ta += p[i]; tb += p[i] * q[i]
+                                case 2: ta += p[i]; tb += p[i] * q[i]
+                                default: let xv = mk[i] > 0 ? p[i] : 0; ta += xv; tb += xv * q[i]
                                 }
-                                i += 1
                             }
                             a[0] += Double(ta); b[0] += Double(tb)
                         } else {
-                            let shift = m == 1 ? load(op.pointer + channel) : SIMD8<Float>()
-                            let q = op.pointer + l.chunk(image, cb) + v
-                            for i in 0..<l.hw {
-                                let xv = load(p + i * l.block)
-                                switch m {
-                                case 0: va += xv
-                                case 1: let d = xv - shift; va += d; vb += d * d
-                                default: va += xv; vb += xv * load(q + i * l.block)
-                                }
-                            }
-                            for lane in 0..<8 { a[lane] += Double(va[lane]); b[lane] += Double(vb[lane]) }
+                            a += SIMD8<Double>(va); b += SIMD8<Double>(vb)
                         }
                     }
                     for lane in 0..<lanes { fs.pointer[channel + lane] = a[lane]; sc?.pointer[channel + lane] = b[lane] }
@@ -113,40 +123,73 @@ public enum NormalizationKernels {
         }
     }
 
-    /// Per channel: `Σ gy` and `Σ gy·x`.
-    public static func channelSums(_ gy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ l: ChannelLayout,
+    /// Per channel: `Σ gy` and `Σ gy·x`, with `gy` zeroed where `mask ≤ 0` when a mask is given
+    /// (a fused ReLU's backward).
+    public static func channelSums(_ gy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, mask: UnsafePointer<Float>? = nil, _ l: ChannelLayout,
                                    sumGy: UnsafeMutablePointer<Float>, sumGyX: UnsafeMutablePointer<Float>) {
         let a = UnsafeMutablePointer<Double>.allocate(capacity: l.c), b = UnsafeMutablePointer<Double>.allocate(capacity: l.c)
         defer { a.deallocate(); b.deallocate() }
-        channelReduce(gy, .sumAndDot(x), l, first: a, second: b)
+        channelReduce(gy, mask.map { .maskedSumAndDot(x, mask: $0) } ?? .sumAndDot(x), l, first: a, second: b)
         for ch in 0..<l.c { sumGy[ch] = Float(a[ch]); sumGyX[ch] = Float(b[ch]) }
     }
 
-    /// `out = x·scale[c] + y·yScale[c] + shift[c]` per channel (`y` optional).
+    /// One channel-map loop over `count` vectors `step` floats apart, for one combination of
+    /// options (chosen outside the loop so each variant vectorises on its own).
+    @inline(__always)
+    static func mapVectors(_ p: UnsafePointer<Float>, _ q: UnsafePointer<Float>?, _ mask: UnsafePointer<Float>?, relu: Bool,
+                           a: SIMD8<Float>, k: SIMD8<Float>, b: SIMD8<Float>, _ o: UnsafeMutablePointer<Float>, count: Int, step: Int) {
+        var at = 0
+        switch (q, mask, relu) {
+        case (nil, nil, false):
+            for _ in 0..<count { store(load(p + at) * a + b, o + at); at += step }
+        case (nil, nil, true):
+            for _ in 0..<count { let r = load(p + at) * a + b; store(r.replacing(with: 0, where: r .< 0), o + at); at += step }
+        case (let q?, nil, _):
+            for _ in 0..<count { store(load(p + at) * a + load(q + at) * k + b, o + at); at += step }
+        case (let q?, let mask?, _):
+            for _ in 0..<count {
+                let x = load(p + at).replacing(with: 0, where: load(mask + at) .<= 0)
+                store(x * a + load(q + at) * k + b, o + at); at += step
+            }
+        default:
+            preconditionFailure("channelMap: a mask needs a second input")
+        }
+    }
+
+    /// `out = x'·scale[c] + y·yScale[c] + shift[c]` per channel, where `x' = x` or, with `mask`,
+    /// `x' = mask > 0 ? x : 0`; with `relu` the result is clamped at 0. (`y` optional.)
     static func channelMap(_ x: UnsafePointer<Float>, scale: UnsafePointer<Float>, _ y: UnsafePointer<Float>?, yScale: UnsafePointer<Float>?,
-                           shift: UnsafePointer<Float>, _ l: ChannelLayout, _ out: UnsafeMutablePointer<Float>) {
+                           shift: UnsafePointer<Float>, mask: UnsafePointer<Float>? = nil, relu: Bool = false,
+                           _ l: ChannelLayout, _ out: UnsafeMutablePointer<Float>) {
         let xs = SendablePointer(UnsafeMutablePointer(mutating: x)), os = SendablePointer(out)
         let ys = y.map { SendablePointer(UnsafeMutablePointer(mutating: $0)) }
+        let ms = mask.map { SendablePointer(UnsafeMutablePointer(mutating: $0)) }
         let sc = SendablePointer(UnsafeMutablePointer(mutating: scale)), sh = SendablePointer(UnsafeMutablePointer(mutating: shift))
         let ysc = yScale.map { SendablePointer(UnsafeMutablePointer(mutating: $0)) }
         let chunkSize = l.hw * l.block
+        let plain = l.block == 1
         Parallel.chunks(l.n * l.channelBlocks, grain: max(1, 32_768 / max(chunkSize, 1))) { chunks in
             for index in chunks {
                 let cb = index % l.channelBlocks
                 let base = index * chunkSize
-                let p = xs.pointer + base, o = os.pointer + base, q = ys.map { $0.pointer + base }
-                if l.block == 1 {
-                    let a = sc.pointer[cb], b = sh.pointer[cb], k = ysc?.pointer[cb] ?? 0
-                    if let q { for i in 0..<l.hw { o[i] = p[i] * a + q[i] * k + b } } else { for i in 0..<l.hw { o[i] = p[i] * a + b } }
-                } else {
-                    for v in stride(from: 0, to: l.block, by: 8) {
-                        let channel = cb * l.block + v
-                        let a = load(sc.pointer + channel), b = load(sh.pointer + channel)
-                        if let q {
-                            let k = load(ysc!.pointer + channel)
-                            for i in 0..<l.hw { let at = i * l.block + v; store(load(p + at) * a + load(q + at) * k + b, o + at) }
-                        } else {
-                            for i in 0..<l.hw { let at = i * l.block + v; store(load(p + at) * a + b, o + at) }
+                for v in stride(from: 0, to: l.block, by: 8) {
+                    let channel = cb * l.block + v
+                    // Plain: one channel per chunk, eight positions per vector; blocked: eight channels
+                    // per vector, one position, `block` floats apart.
+                    let count = plain ? l.hw / 8 : l.hw, step = plain ? 8 : l.block
+                    let a = plain ? SIMD8(repeating: sc.pointer[channel]) : load(sc.pointer + channel)
+                    let b = plain ? SIMD8(repeating: sh.pointer[channel]) : load(sh.pointer + channel)
+                    let k = ysc.map { plain ? SIMD8(repeating: $0.pointer[channel]) : load($0.pointer + channel) } ?? SIMD8()
+                    let p = xs.pointer + base + v, o = os.pointer + base + v
+                    let q = ys.map { UnsafePointer($0.pointer + base + v) }, m = ms.map { UnsafePointer($0.pointer + base + v) }
+                    mapVectors(p, q, m, relu: relu, a: a, k: k, b: b, o, count: count, step: step)
+                    if plain {
+                        for i in (count * 8)..<l.hw {
+                            var xv = p[i]
+                            if let m, m[i] <= 0 { xv = 0 }
+                            var r = xv * a[0] + b[0]
+                            if let q { r += q[i] * k[0] }
+                            o[i] = relu ? Swift.max(r, 0) : r
                         }
                     }
                 }
@@ -154,16 +197,17 @@ public enum NormalizationKernels {
         }
     }
 
-    /// `y = x·scale[c] + shift[c]`.
+    /// `y = x·scale[c] + shift[c]`, or `max(that, 0)` with `relu`.
     public static func channelAffine(_ x: UnsafePointer<Float>, _ l: ChannelLayout, scale: UnsafePointer<Float>,
-                                     shift: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
-        channelMap(x, scale: scale, nil, yScale: nil, shift: shift, l, y)
+                                     shift: UnsafePointer<Float>, relu: Bool = false, _ y: UnsafeMutablePointer<Float>) {
+        channelMap(x, scale: scale, nil, yScale: nil, shift: shift, relu: relu, l, y)
     }
 
     /// Fused training-mode batch-norm input gradient:
     /// `gx = γ·invstd·(gy − mean(gy) − x̂·mean(gy·x̂))`, with `x̂ = (x − μ)·invstd`, computed as
-    /// `k·gy + a·x + b` per channel.
-    public static func batchNormBackward(_ gy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ l: ChannelLayout,
+    /// `k·gy + a·x + b` per channel; with `mask`, `gy` is first zeroed where `mask ≤ 0` (a fused
+    /// ReLU's backward; the sums must have been taken with the same mask).
+    public static func batchNormBackward(_ gy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, mask: UnsafePointer<Float>? = nil, _ l: ChannelLayout,
                                          mean: UnsafePointer<Float>, invstd: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
                                          sumGy: UnsafePointer<Float>, sumGyXhat: UnsafePointer<Float>, _ gx: UnsafeMutablePointer<Float>) {
         let m = Float(l.n * l.hw)
@@ -173,6 +217,6 @@ public enum NormalizationKernels {
             a[ch] = -k[ch] * invstd[ch] * sumGyXhat[ch] / m
             b[ch] = -k[ch] * sumGy[ch] / m - a[ch] * mean[ch]
         }
-        channelMap(gy, scale: k, x, yScale: a, shift: b, l, gx)
+        channelMap(gy, scale: k, x, yScale: a, shift: b, mask: mask, l, gx)
     }
 }

@@ -10,7 +10,7 @@ public struct SendablePointer<T>: @unchecked Sendable {
 /// Parallel loops of the Swift kernels. They run on OpenMP's thread pool, the one oneDNN uses, so
 /// that a kernel never competes with oneDNN's spinning workers for the two cores.
 public enum Parallel {
-    /// Threads used by Swift kernels (OpenMP's default: `OMP_NUM_THREADS` or the core count).
+    /// Threads used by Swift kernels: the OpenMP pool's size (see `EngineThreads`).
     nonisolated(unsafe) public static var workers = Int(omp_get_max_threads())
 
     private struct Job {
@@ -23,6 +23,7 @@ public enum Parallel {
     /// work is large enough to pay for the dispatch (`grain` elements per chunk at least).
     @inline(__always)
     public static func chunks(_ count: Int, grain: Int = 32_768, _ body: (Range<Int>) -> Void) {
+        _ = EngineThreads.configure
         let parts = min(workers, count / max(grain, 1))
         if parts <= 1 { body(0..<count); return }
         withoutActuallyEscaping(body) { body in

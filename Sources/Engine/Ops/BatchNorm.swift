@@ -29,13 +29,15 @@ extension Tensor {
         }
     }
 
-    /// Training-mode batch norm with batch statistics. Returns the output and the batch's mean and
-    /// biased variance (constants, for the running-statistics update).
+    /// Training-mode batch norm with batch statistics, optionally followed by a fused ReLU
+    /// (`max(bn(x), 0)` in the same pass, and the mask folded into the backward). Returns the output
+    /// and the batch's mean and biased variance (constants, for the running-statistics update).
     ///
     /// Backward: a fused kernel when the backward pass is not recorded; when it is (second order),
     /// the same formula in differentiable ops, with the statistics recomputed from `x` so that their
     /// dependence on `x` is differentiated too.
-    public func batchNormTraining(weight: Tensor, bias: Tensor, eps: Float = 1e-5) -> (output: Tensor, mean: Tensor, variance: Tensor) {
+    public func batchNormTraining(weight: Tensor, bias: Tensor, eps: Float = 1e-5,
+                                  fusedReLU: Bool = false) -> (output: Tensor, mean: Tensor, variance: Tensor) {
         let (format, layout) = channelFormat()
         let c = layout.c
         precondition(weight.shape == [c] && bias.shape == [c], "batchNorm: weight \(weight.shape) / bias \(bias.shape), expected [\(c)]")
@@ -51,14 +53,17 @@ extension Tensor {
             shift.pointer[i] = bias.pointer[i] - mean.pointer[i] * scale.pointer[i]
         }
         let out = TensorStorage(count: format.elementCount)
-        NormalizationKernels.channelAffine(x, layout, scale: scale.pointer, shift: shift.pointer, out.pointer)
-        let y = Tensor.recorded("batchNorm", storage: out, format: format, inputs: [self, weight, bias]) { [self] g, _, need in
+        NormalizationKernels.channelAffine(x, layout, scale: scale.pointer, shift: shift.pointer, relu: fusedReLU, out.pointer)
+        let y = Tensor.recorded(fusedReLU ? "batchNormReLU" : "batchNorm", storage: out, format: format,
+                                inputs: [self, weight, bias]) { [self] g, output, need in
             if GradMode.isEnabled {
-                return self.batchNormBackwardComposite(g, weight: weight, eps: eps, need: need)
+                let gBN = fusedReLU ? g.masked(by: output.detached()) : g
+                return self.batchNormBackwardComposite(gBN, weight: weight, eps: eps, need: need)
             }
             let sumGy = TensorStorage(count: c), sumGyX = TensorStorage(count: c)
             let gp = g.data(in: format), xp = self.data(in: format)
-            NormalizationKernels.channelSums(gp, xp, layout, sumGy: sumGy.pointer, sumGyX: sumGyX.pointer)
+            let mask = fusedReLU ? output.data(in: format) : nil
+            NormalizationKernels.channelSums(gp, xp, mask: mask.map { UnsafePointer($0) }, layout, sumGy: sumGy.pointer, sumGyX: sumGyX.pointer)
             // Σ gy·x̂ = invstd·(Σ gy·x − μ·Σ gy)
             let sumGyXhat = Tensor.make([c]) { p, _ in
                 for i in 0..<c { p[i] = invstd.pointer[i] * (sumGyX.pointer[i] - mean.pointer[i] * sumGy.pointer[i]) }
@@ -66,7 +71,8 @@ extension Tensor {
             var gx: Tensor? = nil
             if need[0] {
                 let storage = TensorStorage(count: format.elementCount)
-                NormalizationKernels.batchNormBackward(gp, xp, layout, mean: mean.pointer, invstd: invstd.pointer, gamma: weight.pointer,
+                NormalizationKernels.batchNormBackward(gp, xp, mask: mask.map { UnsafePointer($0) }, layout, mean: mean.pointer,
+                                                       invstd: invstd.pointer, gamma: weight.pointer,
                                                        sumGy: sumGy.pointer, sumGyXhat: sumGyXhat.pointer, storage.pointer)
                 gx = Tensor(storage: storage, format: format)
             }

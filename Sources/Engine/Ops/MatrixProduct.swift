@@ -52,6 +52,7 @@ extension Tensor {
 public enum GEMM {
     public static func multiply(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
                                 m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Bool) {
+        _ = EngineThreads.configure
         if m == 0 || n == 0 { return }
         if k == 0 { c.initialize(repeating: 0, count: m * n); return }
         cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,

@@ -19,11 +19,16 @@ public final class BatchNorm2d: Module, UnaryLayer {
         super.init()
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor {
+    public func callAsFunction(_ x: Tensor) -> Tensor { callAsFunction(x, fusedReLU: false) }
+
+    /// Batch norm, followed by a ReLU computed in the same pass when `fusedReLU` (equal to
+    /// `bn(x).relu()`, cheaper).
+    public func callAsFunction(_ x: Tensor, fusedReLU: Bool) -> Tensor {
         guard isTraining else {
-            return x.batchNormInference(weight: weight, bias: bias, runningMean: runningMean, runningVariance: runningVar, eps: eps)
+            let y = x.batchNormInference(weight: weight, bias: bias, runningMean: runningMean, runningVariance: runningVar, eps: eps)
+            return fusedReLU ? y.relu() : y
         }
-        let (y, mean, variance) = x.batchNormTraining(weight: weight, bias: bias, eps: eps)
+        let (y, mean, variance) = x.batchNormTraining(weight: weight, bias: bias, eps: eps, fusedReLU: fusedReLU)
         let n = Float(x.count / x.shape[1])
         withoutGrad {
             runningMean = runningMean * (1 - momentum) + mean * momentum

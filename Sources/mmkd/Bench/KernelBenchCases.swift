@@ -66,6 +66,8 @@ enum KernelBenchCases {
             })
         }
         cases.append(trainStep("resnet8"))
+        cases.append(inference("resnet8"))
+        cases.append(inference("resnet32x4"))
         return cases
     }
 
@@ -73,6 +75,18 @@ enum KernelBenchCases {
         var rng = RandomGenerator(seed: 7)
         return (Tensor.randomNormal(g.inputShape, generator: &rng), Tensor.randomNormal(g.weightShape, std: 0.1, generator: &rng),
                 Tensor.randomNormal(g.outputShape, generator: &rng))
+    }
+
+    /// An eval-mode forward without gradients (how frozen teachers run).
+    static func inference(_ arch: String) -> BenchCase {
+        BenchCase(name: "inference \(arch) b64", spec: ["kind": "inference", "arch": arch, "batch": batch, "classes": 100,
+                                                       "name": "inference \(arch) b64"], flops: nil) {
+            let model = try! ModelZoo.make(arch, classes: 100)
+            model.eval()
+            var rng = RandomGenerator(seed: 3)
+            let x = Tensor.randomNormal([batch, 3, 32, 32], generator: &rng)
+            return { _ = withoutGrad { model(x).scalars } }
+        }
     }
 
     /// Forward, cross-entropy, backward and an SGD (momentum 0.9, Nesterov, weight decay 5e-4) step.
