@@ -1,4 +1,5 @@
 import Dispatch
+import Engine
 import Foundation
 
 /// One benchmark case: a name, a description for the PyTorch comparator, and the Swift work.
@@ -132,10 +133,7 @@ enum BenchReport {
             return e
         }
         let data = try JSONSerialization.data(withJSONObject: entries, options: [.prettyPrinted, .sortedKeys])
-        let url = URL(fileURLWithPath: path)
-        let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp")
-        try data.write(to: tmp)
-        _ = try FileManager.default.replaceItemAt(url, withItemAt: tmp)
+        try AtomicFile.write(data, to: URL(fileURLWithPath: path))
         Swift.print("wrote \(path)")
     }
 }
