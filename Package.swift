@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "Engine", targets: ["Engine"]),
         .library(name: "NN", targets: ["NN"]),
         .library(name: "Models", targets: ["Models"]),
+        .library(name: "Datasets", targets: ["Datasets"]),
         .executable(name: "mmkd", targets: ["mmkd"]),
     ],
     dependencies: [
@@ -23,12 +24,15 @@ let package = Package(
         .target(name: "Engine", dependencies: ["CDNNL", "COpenBLAS", "COpenMP"], swiftSettings: fastMath),
         .target(name: "NN", dependencies: ["Engine"], swiftSettings: fastMath),
         .target(name: "Models", dependencies: ["NN", "Engine"], swiftSettings: fastMath),
+        .systemLibrary(name: "CImageCodecs", path: "Sources/CImageCodecs"),
+        .target(name: "Datasets", dependencies: ["Engine", "CImageCodecs"], swiftSettings: fastMath),
         .executableTarget(
             name: "mmkd",
-            dependencies: ["Engine", "NN", "Models", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Engine", "NN", "Models", "Datasets", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: fastMath),
         .testTarget(name: "EngineTests", dependencies: ["Engine"], resources: [.copy("Fixtures")], swiftSettings: fastMath),
         .testTarget(name: "NNTests", dependencies: ["NN", "Engine"], resources: [.copy("Fixtures")], swiftSettings: fastMath),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Engine"], swiftSettings: fastMath),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Engine"], resources: [.copy("Fixtures")], swiftSettings: fastMath),
     ],
     swiftLanguageModes: [.v5]

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Installs the system libraries the build links (oneDNN, OpenBLAS) when they are missing.
+# Installs the system libraries the build links (oneDNN, OpenBLAS, libjpeg-turbo, libpng, zlib) when
+# they are missing.
 # Debian/Ubuntu; needs root (or sudo) only when something must be installed.
 set -euo pipefail
 needed=()
 [ -f /usr/include/oneapi/dnnl/dnnl.h ] || needed+=(libdnnl-dev)
 [ -f /usr/include/x86_64-linux-gnu/cblas.h ] || [ -f /usr/include/cblas.h ] || needed+=(libopenblas-dev)
+[ -f /usr/include/turbojpeg.h ] || needed+=(libturbojpeg0-dev)
+[ -f /usr/include/png.h ] || needed+=(libpng-dev)
+[ -f /usr/include/zlib.h ] || needed+=(zlib1g-dev)
 command -v pkg-config >/dev/null 2>&1 || needed+=(pkg-config)
 if [ "${#needed[@]}" -gt 0 ]; then
     sudo=""

@@ -1,0 +1,120 @@
+import Foundation
+
+/// Readers of the standard on-disk layouts of the data sets the paper uses.
+public enum DatasetFormats {
+    static func read(_ path: String, expected: String) throws -> [UInt8] {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
+              let data = FileManager.default.contents(atPath: path) else {
+            throw DataError.missing(path: path, expected: expected)
+        }
+        return [UInt8](data)
+    }
+
+    // MARK: CIFAR binary
+
+    public static let cifar10Classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+    /// CIFAR-10's binary layout (`data_batch_1…5.bin`, `test_batch.bin`: records of 1 label byte and
+    /// 3072 pixel bytes, planar RGB 32×32) or CIFAR-100's (`train.bin`, `test.bin`: coarse and fine
+    /// label bytes, then pixels; the fine label is used). `directory` may also be the folder that holds
+    /// `cifar-10-batches-bin` / `cifar-100-binary`.
+    public static func cifarBinary(directory: String, hundred: Bool, train: Bool) throws -> InMemoryDataset {
+        var dir = directory
+        let sub = hundred ? "cifar-100-binary" : "cifar-10-batches-bin"
+        if FileManager.default.fileExists(atPath: dir + "/" + sub) { dir += "/" + sub }
+        let files = hundred ? [train ? "train.bin" : "test.bin"]
+                            : (train ? (1...5).map { "data_batch_\($0).bin" } : ["test_batch.bin"])
+        let labelBytes = hundred ? 2 : 1, record = labelBytes + 3072
+        var pixels: [UInt8] = [], labels: [Int] = []
+        for name in files {
+            let path = dir + "/" + name
+            let bytes = try read(path, expected: "a CIFAR-\(hundred ? 100 : 10) binary batch")
+            guard !bytes.isEmpty, bytes.count % record == 0 else {
+                throw DataError.corrupt(path: path, reason: "\(bytes.count) bytes is not a whole number of \(record)-byte records")
+            }
+            let classes = hundred ? 100 : 10
+            for r in 0..<(bytes.count / record) {
+                let base = r * record
+                let label = Int(bytes[base + labelBytes - 1])
+                guard label < classes else { throw DataError.corrupt(path: path, reason: "record \(r) has label \(label), expected 0..<\(classes)") }
+                labels.append(label)
+                // Planar RRR…GGG…BBB → interleaved RGB.
+                for i in 0..<1024 { for c in 0..<3 { pixels.append(bytes[base + labelBytes + c * 1024 + i]) } }
+            }
+        }
+        let names = hundred ? (0..<100).map { "class\($0)" } : cifar10Classes
+        return InMemoryDataset(width: 32, height: 32, channels: 3, pixels: pixels, labels: labels, classNames: names)
+    }
+
+    // MARK: IDX (MNIST, Fashion-MNIST)
+
+    public static let fashionMNISTDirectory = "/usr/share/datasets/fashion-mnist"
+    public static let fashionMNISTClasses = ["t-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot"]
+
+    /// Reads an IDX file, gzipped or not (the path as given, or with `.gz` appended if only that exists).
+    static func idx(_ path: String) throws -> (dims: [Int], payload: [UInt8], path: String) {
+        var actual = path
+        if !FileManager.default.fileExists(atPath: actual) && FileManager.default.fileExists(atPath: path + ".gz") { actual = path + ".gz" }
+        var bytes = try read(actual, expected: "an IDX file (optionally gzipped)")
+        if bytes.count >= 2 && bytes[0] == 0x1F && bytes[1] == 0x8B { bytes = try ImageCodecs.gunzip(bytes, path: actual) }
+        guard bytes.count >= 4, bytes[0] == 0, bytes[1] == 0, bytes[2] == 0x08 else {
+            throw DataError.corrupt(path: actual, reason: "wrong magic number \(bytes.prefix(4).map { String(format: "%02x", $0) }.joined()), expected 0000 08 (unsigned bytes) + rank")
+        }
+        let rank = Int(bytes[3])
+        guard rank >= 1, bytes.count >= 4 + 4 * rank else { throw DataError.corrupt(path: actual, reason: "header of rank \(rank) is truncated") }
+        let dims = (0..<rank).map { d in (0..<4).reduce(0) { $0 << 8 | Int(bytes[4 + 4 * d + $1]) } }
+        let expected = dims.reduce(1, *)
+        let payload = Array(bytes[(4 + 4 * rank)...])
+        guard payload.count == expected else {
+            throw DataError.corrupt(path: actual, reason: "header promises \(expected) values (\(dims)), file holds \(payload.count)")
+        }
+        return (dims, payload, actual)
+    }
+
+    /// Fashion-MNIST (or MNIST) in IDX files: `train-images-idx3-ubyte[.gz]` etc. in `directory`.
+    public static func fashionMNIST(directory: String = fashionMNISTDirectory, train: Bool) throws -> InMemoryDataset {
+        let prefix = train ? "train" : "t10k"
+        let images = try idx(directory + "/\(prefix)-images-idx3-ubyte")
+        let labels = try idx(directory + "/\(prefix)-labels-idx1-ubyte")
+        guard images.dims.count == 3 else { throw DataError.corrupt(path: images.path, reason: "expected 3 dimensions (count, rows, columns), got \(images.dims)") }
+        guard labels.dims.count == 1 else { throw DataError.corrupt(path: labels.path, reason: "expected 1 dimension, got \(labels.dims)") }
+        guard images.dims[0] == labels.dims[0] else {
+            throw DataError.mismatch(path: labels.path, reason: "\(labels.dims[0]) labels for \(images.dims[0]) images in \(images.path)")
+        }
+        if let bad = labels.payload.firstIndex(where: { $0 >= 10 }) {
+            throw DataError.corrupt(path: labels.path, reason: "label \(labels.payload[bad]) at \(bad), expected 0..<10")
+        }
+        return InMemoryDataset(width: images.dims[2], height: images.dims[1], channels: 1, pixels: images.payload,
+                               labels: labels.payload.map(Int.init), classNames: fashionMNISTClasses)
+    }
+
+    // MARK: Image folders
+
+    static let imageExtensions: Set<String> = ["jpg", "jpeg", "png"]
+
+    /// `root/<class>/<image>` (classes in sorted order, as torchvision's `ImageFolder`), images found
+    /// recursively under each class folder (so `train/<wnid>/images/*.JPEG` works too).
+    public static func imageFolder(_ root: String) throws -> FileDataset {
+        let fm = FileManager.default
+        var isDirectory: ObjCBool = false
+        guard fm.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw DataError.missing(path: root, expected: "a folder of class folders")
+        }
+        let classes = try fm.contentsOfDirectory(atPath: root).filter { name in
+            var d: ObjCBool = false
+            return !name.hasPrefix(".") && fm.fileExists(atPath: root + "/" + name, isDirectory: &d) && d.boolValue
+        }.sorted()
+        guard !classes.isEmpty else { throw DataError.emptyFolder(path: root, expected: "one folder per class") }
+        var files: [String] = [], labels: [Int] = []
+        for (label, name) in classes.enumerated() {
+            let folder = root + "/" + name
+            let found = (fm.enumerator(atPath: folder)?.compactMap { $0 as? String } ?? [])
+                .filter { imageExtensions.contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
+            guard !found.isEmpty else { throw DataError.emptyFolder(path: folder, expected: "JPEG or PNG images of class '\(name)'") }
+            files += found.map { folder + "/" + $0 }
+            labels += Array(repeating: label, count: found.count)
+        }
+        return FileDataset(files: files, labels: labels, classNames: classes)
+    }
+}
