@@ -1,0 +1,99 @@
+import Engine
+import Foundation
+
+/// The safetensors format (an 8-byte little-endian header length, a JSON header naming each tensor's
+/// dtype, shape and byte range, then the raw little-endian data), with PyTorch's state-dict names.
+/// Tensors are written as F32, except `num_batches_tracked` counters, which PyTorch keeps as I64.
+public enum SafeTensors {
+    /// Writes tensors in the given order with string metadata, atomically.
+    public static func write(_ tensors: [(String, Tensor)], metadata: [String: String] = [:], to url: URL) throws {
+        var header: [String: Any] = [:]
+        if !metadata.isEmpty { header["__metadata__"] = metadata }
+        var offset = 0
+        var blobs: [(Int, [UInt8])] = []
+        for (name, t) in tensors {
+            let isCounter = name.hasSuffix("num_batches_tracked")
+            let bytes: [UInt8]
+            if isCounter {
+                var values = t.scalars.map { Int64($0).littleEndian }
+                bytes = values.withUnsafeMutableBytes { Array($0) }
+            } else {
+                bytes = t.scalars.withUnsafeBytes { Array($0) }
+            }
+            header[name] = ["dtype": isCounter ? "I64" : "F32", "shape": t.shape, "data_offsets": [offset, offset + bytes.count]]
+            blobs.append((offset, bytes))
+            offset += bytes.count
+        }
+        var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+        while json.count % 8 != 0 { json.append(0x20) }
+        var out = Data(capacity: 8 + json.count + offset)
+        var length = UInt64(json.count).littleEndian
+        withUnsafeBytes(of: &length) { out.append(contentsOf: $0) }
+        out.append(json)
+        for (_, bytes) in blobs { out.append(contentsOf: bytes) }
+        try AtomicFile.write(out, to: url)
+    }
+
+    /// A read file: tensors by name, their order in the file (by data offset), and the metadata.
+    public struct Contents {
+        public var tensors: [String: Tensor]
+        public var order: [String]
+        public var metadata: [String: String]
+    }
+
+    public static func read(_ url: URL) throws -> Contents {
+        let path = url.path
+        guard FileManager.default.fileExists(atPath: path) else { throw CheckpointError.missing(path: path) }
+        let data = try Data(contentsOf: url, options: .mappedIfSafe)
+        guard data.count >= 8 else { throw CheckpointError.corrupt(path: path, reason: "\(data.count) bytes, shorter than the 8-byte header length") }
+        let headerLength = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+        guard headerLength <= UInt64(data.count - 8) else {
+            throw CheckpointError.corrupt(path: path, reason: "header length \(headerLength) exceeds the file (\(data.count) bytes)")
+        }
+        let headerData = data.subdata(in: 8..<(8 + Int(headerLength)))
+        guard let header = (try? JSONSerialization.jsonObject(with: headerData)) as? [String: Any] else {
+            throw CheckpointError.corrupt(path: path, reason: "the header is not a JSON object")
+        }
+        let base = 8 + Int(headerLength)
+        var tensors: [String: Tensor] = [:], offsets: [(String, Int)] = []
+        var metadata: [String: String] = [:]
+        for (name, value) in header {
+            if name == "__metadata__" { metadata = value as? [String: String] ?? [:]; continue }
+            guard let entry = value as? [String: Any], let dtype = entry["dtype"] as? String,
+                  let shape = (entry["shape"] as? [NSNumber])?.map(\.intValue),
+                  let range = (entry["data_offsets"] as? [NSNumber])?.map(\.intValue), range.count == 2 else {
+                throw CheckpointError.corrupt(path: path, reason: "entry '\(name)' lacks dtype, shape or data_offsets")
+            }
+            let count = shape.reduce(1, *)
+            guard let width = ["F32": 4, "F64": 8, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "U8": 1, "I8": 1, "BOOL": 1][dtype] else {
+                throw CheckpointError.unsupported(path: path, reason: "tensor '\(name)' has dtype \(dtype)")
+            }
+            guard range[0] >= 0, range[1] - range[0] == count * width, base + range[1] <= data.count else {
+                throw CheckpointError.corrupt(path: path, reason: "tensor '\(name)' (\(dtype) \(shape)) has byte range \(range) that does not fit its shape or the file")
+            }
+            let bytes = data.subdata(in: (base + range[0])..<(base + range[1]))
+            let t = Tensor.make(shape) { p, n in
+                bytes.withUnsafeBytes { raw in
+                    for i in 0..<n { p[i] = decode(raw, i, dtype) }
+                }
+            }
+            tensors[name] = t
+            offsets.append((name, range[0]))
+        }
+        return Contents(tensors: tensors, order: offsets.sorted { $0.1 < $1.1 }.map(\.0), metadata: metadata)
+    }
+
+    @inline(__always)
+    static func decode(_ raw: UnsafeRawBufferPointer, _ i: Int, _ dtype: String) -> Float {
+        switch dtype {
+        case "F32": return Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+        case "F64": return Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))))
+        case "F16": return Float(Float16(bitPattern: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))))
+        case "BF16": return Float(bitPattern: UInt32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) << 16)
+        case "I64": return Float(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)))
+        case "I32": return Float(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)))
+        case "I8": return Float(raw.load(fromByteOffset: i, as: Int8.self))
+        default: return Float(raw[i])
+        }
+    }
+}

@@ -1,0 +1,82 @@
+import Checkpoints
+import Engine
+import Foundation
+import Models
+import NN
+import XCTest
+
+final class SafeTensorsTests: XCTestCase {
+    var folder: URL!
+
+    override func setUpWithError() throws {
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("mmkd-ckpt-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: folder) }
+
+    func testReadsAFileWrittenFromTheSpecification() throws {
+        let url = Bundle.module.url(forResource: "reference", withExtension: "safetensors", subdirectory: "Fixtures")!
+        let expected = try JSONSerialization.jsonObject(with: Data(contentsOf: Bundle.module.url(forResource: "reference", withExtension: "json", subdirectory: "Fixtures")!)) as! [String: [String: Any]]
+        let contents = try SafeTensors.read(url)
+        XCTAssertEqual(contents.metadata, ["arch": "test", "epoch": "3"])
+        XCTAssertEqual(contents.order, ["conv.weight", "bn.num_batches_tracked", "half.values", "double.values"])
+        for (name, e) in expected {
+            let t = try XCTUnwrap(contents.tensors[name], name)
+            XCTAssertEqual(t.shape, (e["shape"] as! [NSNumber]).map(\.intValue), name)
+            XCTAssertEqual(t.scalars, (e["values"] as! [NSNumber]).map(\.floatValue), name)
+        }
+    }
+
+    func testModelRoundTripIsExactAndCountersAreInt64() throws {
+        Initialization.seed(3)
+        let model = try ModelZoo.make("resnet8", classes: 10)
+        let url = folder.appendingPathComponent("m.safetensors")
+        try ModelCheckpoint.save(model, metadata: ["arch": "resnet8"], to: url)
+        Initialization.seed(4)
+        let other = try ModelZoo.make("resnet8", classes: 10)
+        XCTAssertNotEqual(other.stateDict[0].1.scalars, model.stateDict[0].1.scalars)
+        let metadata = try ModelCheckpoint.load(url, into: other)
+        XCTAssertEqual(metadata["arch"], "resnet8")
+        for ((n1, t1), (n2, t2)) in zip(model.stateDict, other.stateDict) {
+            XCTAssertEqual(n1, n2); XCTAssertEqual(t1.scalars, t2.scalars, n1)
+        }
+        // The header declares counters as I64, as PyTorch's state dicts hold them.
+        let data = try Data(contentsOf: url)
+        let length = Int(data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) })
+        let header = try JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + length))) as! [String: Any]
+        XCTAssertEqual((header["bn1.num_batches_tracked"] as! [String: Any])["dtype"] as? String, "I64")
+        XCTAssertEqual((header["bn1.weight"] as! [String: Any])["dtype"] as? String, "F32")
+    }
+
+    func testWrongArchitectureNamesTheFirstMismatch() throws {
+        let url = folder.appendingPathComponent("r8.safetensors")
+        try ModelCheckpoint.save(try ModelZoo.make("resnet8", classes: 10), metadata: [:], to: url)
+        XCTAssertThrowsError(try ModelCheckpoint.load(url, into: try ModelZoo.make("resnet8x4", classes: 10))) { error in
+            XCTAssertEqual("\(error)", "\(url.path): does not fit the architecture: state dict entry 'conv1.weight' has shape [16, 3, 3, 3], the architecture expects [32, 3, 3, 3]")
+        }
+        XCTAssertThrowsError(try ModelCheckpoint.load(url, into: try ModelZoo.make("resnet14", classes: 10))) { error in
+            XCTAssertTrue("\(error)".contains("layer1.1.conv1.weight"), "\(error)")
+        }
+    }
+
+    func testCorruptFilesAreNamed() throws {
+        let url = folder.appendingPathComponent("bad.safetensors")
+        for (bytes, needle) in [([UInt8]([1, 2, 3]), "shorter than"), ([255, 0, 0, 0, 0, 0, 0, 0, 1], "exceeds the file"),
+                                ([2, 0, 0, 0, 0, 0, 0, 0] + Array("[]".utf8), "not a JSON object")] {
+            try Data(bytes).write(to: url)
+            XCTAssertThrowsError(try SafeTensors.read(url)) { error in
+                XCTAssertTrue("\(error)".contains(url.path) && "\(error)".contains(needle), "\(error)")
+            }
+        }
+        // A header promising more data than the file holds.
+        let good = folder.appendingPathComponent("good.safetensors")
+        try SafeTensors.write([("w", Tensor.ones([4]))], to: good)
+        let truncated = try Data(contentsOf: good).dropLast(4)
+        try truncated.write(to: url)
+        XCTAssertThrowsError(try SafeTensors.read(url)) { XCTAssertTrue("\($0)".contains("'w'"), "\($0)") }
+        XCTAssertThrowsError(try SafeTensors.read(folder.appendingPathComponent("none.safetensors"))) {
+            XCTAssertEqual($0 as? CheckpointError, .missing(path: self.folder.appendingPathComponent("none.safetensors").path))
+        }
+    }
+}
