@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "Models", targets: ["Models"]),
         .library(name: "Datasets", targets: ["Datasets"]),
         .library(name: "Checkpoints", targets: ["Checkpoints"]),
+        .library(name: "Distillation", targets: ["Distillation"]),
         .executable(name: "mmkd", targets: ["mmkd"]),
     ],
     dependencies: [
@@ -28,12 +29,14 @@ let package = Package(
         .systemLibrary(name: "CImageCodecs", path: "Sources/CImageCodecs"),
         .target(name: "Datasets", dependencies: ["Engine", "CImageCodecs"], swiftSettings: fastMath),
         .target(name: "Checkpoints", dependencies: ["NN", "Engine"], swiftSettings: fastMath),
+        .target(name: "Distillation", dependencies: ["Models", "Datasets", "Checkpoints", "NN", "Engine"], swiftSettings: fastMath),
         .executableTarget(
             name: "mmkd",
-            dependencies: ["Engine", "NN", "Models", "Datasets", "Checkpoints", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Engine", "NN", "Models", "Datasets", "Checkpoints", "Distillation", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: fastMath),
         .testTarget(name: "EngineTests", dependencies: ["Engine"], resources: [.copy("Fixtures")], swiftSettings: fastMath),
         .testTarget(name: "NNTests", dependencies: ["NN", "Engine"], resources: [.copy("Fixtures")], swiftSettings: fastMath),
+        .testTarget(name: "DistillationTests", dependencies: ["Distillation", "Checkpoints", "Datasets", "Models", "NN", "Engine"], swiftSettings: fastMath),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Models", "NN", "Engine"], resources: [.copy("Fixtures")], swiftSettings: fastMath),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Engine"], swiftSettings: fastMath),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Engine"], resources: [.copy("Fixtures")], swiftSettings: fastMath),

@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 
 /// A labelled image data set: images are decoded on demand (`image(at:)` may be called from
@@ -54,4 +55,23 @@ public struct FileDataset: ImageDataset {
         }
         return try ImageCodecs.decode([UInt8](data), path: path)
     }
+}
+
+/// A fixed, seeded random subset of another data set (for short budgets).
+public struct SubsetDataset: ImageDataset {
+    public let base: any ImageDataset
+    public let indices: [Int]
+
+    public init(_ base: any ImageDataset, count: Int, seed: UInt64) {
+        var order = Array(0..<base.count)
+        var g = RandomGenerator(seed: seed ^ 0x5EED_5EED)
+        order.shuffle(using: &g)
+        self.base = base
+        indices = Array(order.prefix(min(count, base.count))).sorted()
+    }
+
+    public var count: Int { indices.count }
+    public var classNames: [String] { base.classNames }
+    public func label(at index: Int) -> Int { base.label(at: indices[index]) }
+    public func image(at index: Int) throws -> Image { try base.image(at: indices[index]) }
 }

@@ -18,7 +18,10 @@ public struct SGD: Optimizer {
     }
 
     /// The momentum buffer (nil without momentum).
-    public struct State { public var momentumBuffer: Tensor? }
+    public struct State {
+        public var momentumBuffer: Tensor?
+        public init(momentumBuffer: Tensor?) { self.momentumBuffer = momentumBuffer }
+    }
 
     public func step(parameter p: Tensor, gradient g: Tensor, state: State?) -> (Tensor, State) {
         var d = weightDecay != 0 ? g + p * weightDecay : g

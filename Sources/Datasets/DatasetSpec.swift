@@ -1,0 +1,58 @@
+import Foundation
+
+/// A data set named on the command line as `KIND:PATH` (or `KIND` for a default location):
+///
+/// | kind | layout |
+/// |---|---|
+/// | `cifar10:DIR`, `cifar100:DIR` | the official binary batches (`data_batch_*.bin`/`test_batch.bin`, `train.bin`/`test.bin`) |
+/// | `fashion-mnist[:DIR]` | IDX files, gzipped or not; default `/usr/share/datasets/fashion-mnist` (Debian's `dataset-fashion-mnist`) |
+/// | `folder:ROOT` | image folders `ROOT/train/<class>/*` and `ROOT/test/<class>/*` (JPEG/PNG), e.g. the CIFAR-10 JPEG copy |
+///
+/// Greyscale images are replicated to three channels and centre-padded to 32×32, so every CIFAR
+/// model takes them unchanged.
+public struct DatasetSpec: Sendable, CustomStringConvertible {
+    public enum Kind: String, Sendable, CaseIterable { case cifar10, cifar100, fashionMNIST = "fashion-mnist", folder }
+    public let kind: Kind
+    public let path: String
+
+    public init(parsing text: String) throws {
+        let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
+        guard let first = parts.first, let kind = Kind(rawValue: first) else {
+            throw DataError.unsupported(path: text, reason: "data set kind must be one of \(Kind.allCases.map(\.rawValue).joined(separator: ", ")) (as KIND:PATH)")
+        }
+        self.kind = kind
+        if parts.count == 2 { path = parts[1] } else if kind == .fashionMNIST { path = DatasetFormats.fashionMNISTDirectory } else {
+            throw DataError.unsupported(path: text, reason: "\(kind.rawValue) needs a path: \(kind.rawValue):PATH")
+        }
+    }
+
+    public var description: String { "\(kind.rawValue):\(path)" }
+
+    /// The training and test splits.
+    public func load() throws -> (train: any ImageDataset, test: any ImageDataset) {
+        switch kind {
+        case .cifar10, .cifar100:
+            return (try DatasetFormats.cifarBinary(directory: path, hundred: kind == .cifar100, train: true),
+                    try DatasetFormats.cifarBinary(directory: path, hundred: kind == .cifar100, train: false))
+        case .fashionMNIST:
+            return (try DatasetFormats.fashionMNIST(directory: path, train: true), try DatasetFormats.fashionMNIST(directory: path, train: false))
+        case .folder:
+            let train = try DatasetFormats.imageFolder(path + "/train"), test = try DatasetFormats.imageFolder(path + "/test")
+            guard train.classNames == test.classNames else {
+                throw DataError.mismatch(path: path, reason: "train/ has classes \(train.classNames) but test/ has \(test.classNames)")
+            }
+            return (train, test)
+        }
+    }
+
+    /// The paper's augmentation and normalisation for this data set.
+    public func pipeline(train: Bool) -> ImagePipeline {
+        switch kind {
+        case .fashionMNIST:
+            return ImagePipeline(channels: 3, padToSize: 32, randomCropPadding: train ? 4 : nil, horizontalFlip: train,
+                                 mean: [0.2860, 0.2860, 0.2860], std: [0.3530, 0.3530, 0.3530])
+        default:
+            return .cifar(train: train)
+        }
+    }
+}

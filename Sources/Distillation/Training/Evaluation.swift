@@ -1,0 +1,46 @@
+import Datasets
+import Engine
+import Models
+
+/// Top-1 / top-5 accuracy (percent) and mean cross-entropy of a classifier over a data set.
+public struct EvaluationResult: Codable, Sendable, Equatable {
+    public var top1: Double
+    public var top5: Double
+    public var loss: Double
+    public var count: Int
+}
+
+public enum Evaluation {
+    /// Evaluates in eval mode without gradients; restores the model's previous mode.
+    public static func evaluate(_ model: any FeatureClassifier, loader: BatchLoader) throws -> EvaluationResult {
+        let wasTraining = model.isTraining
+        model.eval()
+        defer { model.train(wasTraining) }
+        var top1 = 0, top5 = 0, count = 0
+        var loss = 0.0
+        let it = loader.batches(epoch: 0)
+        while let batch = try it.next() {
+            let logits = withoutGrad { model(batch.images) }
+            loss += Double(withoutGrad { crossEntropy(logits, labels: batch.labels, reduction: .sum) }.item)
+            let (c1, c5) = correct(logits, batch.labels)
+            top1 += c1; top5 += c5; count += batch.labels.count
+        }
+        return EvaluationResult(top1: 100 * Double(top1) / Double(max(count, 1)), top5: 100 * Double(top5) / Double(max(count, 1)),
+                                loss: loss / Double(max(count, 1)), count: count)
+    }
+
+    /// Correct predictions at top-1 and top-5 in a batch of logits.
+    public static func correct(_ logits: Tensor, _ labels: [Int]) -> (top1: Int, top5: Int) {
+        let c = logits.shape[1]
+        let values = logits.scalars
+        var top1 = 0, top5 = 0
+        for (i, y) in labels.enumerated() {
+            let row = values[(i * c)..<((i + 1) * c)]
+            let target = row[row.startIndex + y]
+            let above = row.filter { $0 > target }.count
+            if above == 0 { top1 += 1 }
+            if above < 5 { top5 += 1 }
+        }
+        return (top1, top5)
+    }
+}

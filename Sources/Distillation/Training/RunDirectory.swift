@@ -1,0 +1,52 @@
+import Engine
+import Foundation
+
+/// A run's folder: `config.json`, `metrics.jsonl` (one JSON object per epoch), `summary.md`,
+/// checkpoints (`best.safetensors`, `last.safetensors`) and `resume.safetensors`. Files are replaced
+/// atomically; metrics lines are appended whole.
+public struct RunDirectory: Sendable {
+    public let url: URL
+
+    public init(_ path: String) throws {
+        url = URL(fileURLWithPath: path)
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+
+    public func file(_ name: String) -> URL { url.appendingPathComponent(name) }
+
+    public func writeJSON<T: Encodable>(_ value: T, to name: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try AtomicFile.write(try encoder.encode(value), to: file(name))
+    }
+
+    public func writeText(_ text: String, to name: String) throws {
+        try AtomicFile.write(Data(text.utf8), to: file(name))
+    }
+
+    /// Appends one JSON line to `metrics.jsonl`.
+    public func appendMetrics(_ entry: [String: Any]) throws {
+        var line = try JSONSerialization.data(withJSONObject: entry, options: [.sortedKeys])
+        line.append(0x0A)
+        let url = file("metrics.jsonl")
+        if !FileManager.default.fileExists(atPath: url.path) { FileManager.default.createFile(atPath: url.path, contents: nil) }
+        let handle = try FileHandle(forWritingTo: url)
+        defer { try? handle.close() }
+        try handle.seekToEnd()
+        try handle.write(contentsOf: line)
+        try handle.synchronize()
+    }
+
+    /// The metrics lines written so far (for resuming: lines of epochs not yet finished are dropped).
+    public func metrics() -> [[String: Any]] {
+        guard let text = try? String(contentsOf: file("metrics.jsonl"), encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+    }
+
+    /// Rewrites `metrics.jsonl` with the given lines (atomically).
+    public func replaceMetrics(_ entries: [[String: Any]]) throws {
+        var data = Data()
+        for e in entries { data.append(try JSONSerialization.data(withJSONObject: e, options: [.sortedKeys])); data.append(0x0A) }
+        try AtomicFile.write(data, to: file("metrics.jsonl"))
+    }
+}

@@ -1,0 +1,91 @@
+import Checkpoints
+import Datasets
+import Distillation
+import Engine
+import Foundation
+import Models
+import NN
+import XCTest
+
+/// Training on a tiny CIFAR-10-format data set written by the test.
+final class SupervisedTrainerTests: XCTestCase {
+    var folder: String!
+
+    override func setUpWithError() throws {
+        folder = NSTemporaryDirectory() + "mmkd-train-\(UUID().uuidString)"
+        let data = folder + "/cifar-10-batches-bin"
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        var g = RandomGenerator(seed: 11)
+        func batch(_ n: Int) -> Data {
+            var bytes: [UInt8] = []
+            for _ in 0..<n {
+                let label = UInt8(g.next() % 10)
+                bytes.append(label)
+                // Class-dependent brightness, so there is something to learn.
+                bytes += (0..<3072).map { _ in UInt8(truncatingIfNeeded: Int(label) * 20 + Int(g.next() % 40)) }
+            }
+            return Data(bytes)
+        }
+        for b in 1...5 { try batch(8).write(to: URL(fileURLWithPath: data + "/data_batch_\(b).bin")) }
+        try batch(16).write(to: URL(fileURLWithPath: data + "/test_batch.bin"))
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: folder) }
+
+    func configuration() -> TrainingConfiguration {
+        var c = TrainingConfiguration(arch: "resnet8", data: "cifar10:\(folder!)")
+        c.epochs = 3; c.batchSize = 16; c.milestones = [2]; c.seed = 5; c.loaderThreads = 2
+        return c
+    }
+
+    func testKilledRunResumesBitIdentically() throws {
+        let straight = try SupervisedTrainer(config: configuration(), run: try RunDirectory(folder + "/runs/a"), resume: false)
+        try straight.train(progress: nil)
+
+        let runB = try RunDirectory(folder + "/runs/b")
+        let first = try SupervisedTrainer(config: configuration(), run: runB, resume: false)
+        try first.train(progress: nil, stopAfter: 1)          // "killed" after epoch 1
+        let resumed = try SupervisedTrainer(config: configuration(), run: runB, resume: true)
+        XCTAssertEqual(resumed.nextEpoch, 1)
+        try resumed.train(progress: nil)
+
+        for ((n1, t1), (n2, t2)) in zip(straight.model.stateDict, resumed.model.stateDict) {
+            XCTAssertEqual(n1, n2)
+            XCTAssertEqual(t1.scalars, t2.scalars, "\(n1) differs after resuming")
+        }
+        let a = straight.run.metrics().map { $0["test_top1"] as? Double }, b = runB.metrics().map { $0["test_top1"] as? Double }
+        XCTAssertEqual(a.count, 3)
+        XCTAssertEqual(a, b)
+        let rates = runB.metrics().compactMap { $0["lr"] as? Double }
+        XCTAssertEqual(rates.count, 3)
+        for (r, e) in zip(rates, [0.05, 0.05, 0.005]) { XCTAssertEqual(r, e, accuracy: 1e-8) }
+        for name in ["config.json", "summary.md", "best.safetensors", "last.safetensors", "resume.safetensors"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: runB.file(name).path), name)
+        }
+        // The last checkpoint loads into a fresh model and reproduces the evaluation.
+        let model = try ModelZoo.make("resnet8", classes: 10)
+        let metadata = try ModelCheckpoint.load(runB.file("last.safetensors"), into: model)
+        XCTAssertEqual(metadata["epoch"], "3")
+        let eval = try Evaluation.evaluate(model, loader: resumed.testLoader)
+        XCTAssertEqual(eval.top1, b.last!!, accuracy: 1e-9)
+    }
+
+    func testResumeRefusesAnotherConfiguration() throws {
+        let run = try RunDirectory(folder + "/runs/c")
+        try SupervisedTrainer(config: configuration(), run: run, resume: false).train(progress: nil, stopAfter: 1)
+        var other = configuration()
+        other.learningRate = 0.1
+        XCTAssertThrowsError(try SupervisedTrainer(config: other, run: run, resume: true)) { error in
+            XCTAssertTrue("\(error)".contains("resume.safetensors") && "\(error)".contains("another configuration"), "\(error)")
+        }
+    }
+
+    func testTrainingReducesTheLoss() throws {
+        var c = configuration()
+        c.epochs = 4; c.milestones = []
+        let trainer = try SupervisedTrainer(config: c, run: try RunDirectory(folder + "/runs/d"), resume: false)
+        try trainer.train(progress: nil)
+        let losses = trainer.run.metrics().compactMap { $0["train_loss"] as? Double }
+        XCTAssertLessThan(losses.last!, losses.first!)
+    }
+}
