@@ -4,7 +4,8 @@ import NN
 public enum ModelZoo {
     /// Names this build can construct, in the order of `reference/models.md`.
     public static let names = ["resnet8", "resnet14", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
-                               "resnet8x4", "resnet20x4", "resnet32x4"]
+                               "resnet8x4", "resnet20x4", "resnet32x4", "wrn_16_1", "wrn_16_2", "wrn_40_1", "wrn_40_2",
+                               "vgg8", "vgg11", "vgg13", "vgg16", "vgg19"]
 
     public enum Error: Swift.Error, CustomStringConvertible {
         case unknownArchitecture(String)
@@ -22,6 +23,11 @@ public enum ModelZoo {
             return CIFARResNet(depth: Int(name.dropFirst(6))!, widths: [16, 16, 32, 64], classes: classes)
         case "resnet8x4", "resnet20x4", "resnet32x4":
             return CIFARResNet(depth: Int(name.dropFirst(6).dropLast(2))!, widths: [32, 64, 128, 256], classes: classes)
+        case "wrn_16_1", "wrn_16_2", "wrn_40_1", "wrn_40_2":
+            let parts = name.split(separator: "_")
+            return WideResNet(depth: Int(parts[1])!, widen: Int(parts[2])!, classes: classes)
+        case _ where VGG.configurations[name] != nil:
+            return VGG(VGG.configurations[name]!, classes: classes)
         default:
             throw Error.unknownArchitecture(name)
         }

@@ -40,8 +40,13 @@ open class Module {
         return result
     }
 
+    /// The state-dict name of the child module stored in property `property`; by default the
+    /// property name in snake_case. Override where the reference model's name differs (a PyTorch
+    /// attribute that is itself camelCase, such as `convShortcut`).
+    open func stateDictName(ofChild property: String) -> String { Module.snakeCase(property) }
+
     private func declaredChildren(label: String, value: Any) -> [(String, Module)]? {
-        let name = Module.snakeCase(label)
+        let name = stateDictName(ofChild: label)
         if let m = value as? Module { return [(name, m)] }
         if let list = value as? [Module] { return list.enumerated().map { ("\(name).\($0.offset)", $0.element) } }
         // Optional<Module> arrives wrapped: unwrap one level.
