@@ -5,7 +5,7 @@ public enum ModelZoo {
     /// Names this build can construct, in the order of `reference/models.md`.
     public static let names = ["resnet8", "resnet14", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
                                "resnet8x4", "resnet20x4", "resnet32x4", "wrn_16_1", "wrn_16_2", "wrn_40_1", "wrn_40_2",
-                               "vgg8", "vgg11", "vgg13", "vgg16", "vgg19"]
+                               "vgg8", "vgg11", "vgg13", "vgg16", "vgg19", "MobileNetV2", "ShuffleV1", "ShuffleV2"]
 
     public enum Error: Swift.Error, CustomStringConvertible {
         case unknownArchitecture(String)
@@ -26,6 +26,9 @@ public enum ModelZoo {
         case "wrn_16_1", "wrn_16_2", "wrn_40_1", "wrn_40_2":
             let parts = name.split(separator: "_")
             return WideResNet(depth: Int(parts[1])!, widen: Int(parts[2])!, classes: classes)
+        case "MobileNetV2": return MobileNetV2(classes: classes)
+        case "ShuffleV1": return ShuffleNetV1(classes: classes)
+        case "ShuffleV2": return ShuffleNetV2(classes: classes)
         case _ where VGG.configurations[name] != nil:
             return VGG(VGG.configurations[name]!, classes: classes)
         default:
