@@ -5,14 +5,18 @@ public enum ModelZoo {
     /// Names this build can construct, in the order of `reference/models.md`.
     public static let names = ["resnet8", "resnet14", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
                                "resnet8x4", "resnet20x4", "resnet32x4", "wrn_16_1", "wrn_16_2", "wrn_40_1", "wrn_40_2",
-                               "vgg8", "vgg11", "vgg13", "vgg16", "vgg19", "MobileNetV2", "ShuffleV1", "ShuffleV2"]
+                               "vgg8", "vgg11", "vgg13", "vgg16", "vgg19", "MobileNetV2", "ShuffleV1", "ShuffleV2",
+                               "ResNet18", "ResNet34", "ResNet50", "ResNet101", "shufflenet_v2_x0_5"]
+
+    /// Architectures built here that the reference zoo does not pin (its versions are unwidened).
+    public static let extraNames = ["ResNet18x2", "ResNet34x2", "ResNet34x4"]
 
     public enum Error: Swift.Error, CustomStringConvertible {
         case unknownArchitecture(String)
         public var description: String {
             switch self {
             case .unknownArchitecture(let name):
-                return "unknown architecture '\(name)'; known: \(ModelZoo.names.joined(separator: ", "))"
+                return "unknown architecture '\(name)'; known: \((ModelZoo.names + ModelZoo.extraNames).joined(separator: ", "))"
             }
         }
     }
@@ -26,6 +30,11 @@ public enum ModelZoo {
         case "wrn_16_1", "wrn_16_2", "wrn_40_1", "wrn_40_2":
             let parts = name.split(separator: "_")
             return WideResNet(depth: Int(parts[1])!, widen: Int(parts[2])!, classes: classes)
+        case "ResNet18", "ResNet34", "ResNet50", "ResNet101":
+            return ImageNetResNet(depth: Int(name.dropFirst(6))!, classes: classes)
+        case "ResNet18x2", "ResNet34x2", "ResNet34x4":
+            return ImageNetResNet(depth: Int(name.dropFirst(6).prefix(2))!, classes: classes, widen: Int(String(name.last!))!)
+        case "shufflenet_v2_x0_5": return ShuffleNetV2ImageNet(classes: classes)
         case "MobileNetV2": return MobileNetV2(classes: classes)
         case "ShuffleV1": return ShuffleNetV1(classes: classes)
         case "ShuffleV2": return ShuffleNetV2(classes: classes)

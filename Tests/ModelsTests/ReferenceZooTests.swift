@@ -88,3 +88,31 @@ final class ReferenceZooTests: XCTestCase {
         }
     }
 }
+
+final class ZooExtrasTests: XCTestCase {
+    /// MFLOPs per image at the native input, as `reference/models.md` lists them.
+    func testFlopCountsMatchTheReferenceTable() throws {
+        for (name, size, mflops) in [("resnet8", 32, 25.0), ("vgg13", 32, 569.9), ("MobileNetV2", 32, 13.0), ("ShuffleV2", 32, 89.0)] {
+            let model = try ModelZoo.make(name, classes: 100)
+            model.eval()
+            let (_, flops) = FlopCounter.count { withoutGrad { model(Tensor.zeros([1, 3, size, size])) } }
+            XCTAssertEqual(flops / 1e6, mflops, accuracy: 0.05, name)
+        }
+    }
+
+    /// The widened ImageNet ResNets really are wider (the reference's are silently unwidened).
+    func testWidenedResNetsAreWide() throws {
+        let plain = try ModelZoo.make("ResNet18", classes: 10), wide = try ModelZoo.make("ResNet18x2", classes: 10)
+        XCTAssertEqual(plain.stateDict.map(\.0), wide.stateDict.map(\.0), "same names, so PyTorch-style checkpoints of a widened net load")
+        for ((name, p), (_, w)) in zip(plain.namedParameters, wide.namedParameters) where p.rank == 4 {
+            XCTAssertEqual(w.shape[0], 2 * p.shape[0], name)
+            if name != "conv1.weight" { XCTAssertEqual(w.shape[1], 2 * p.shape[1], name) }
+        }
+        let wide4 = try ModelZoo.make("ResNet34x4", classes: 10) as! ImageNetResNet
+        XCTAssertEqual(wide4.fc.weight.shape, [10, 2048])
+        wide4.eval()
+        let (features, logits) = withoutGrad { try! ModelZoo.make("ResNet34x2", classes: 10).features(Tensor.zeros([1, 3, 64, 64])) }
+        XCTAssertEqual(features.map(\.shape), [[1, 128, 16, 16], [1, 128, 16, 16], [1, 256, 8, 8], [1, 512, 4, 4], [1, 1024, 2, 2], [1, 1024]])
+        XCTAssertEqual(logits.shape, [1, 10])
+    }
+}

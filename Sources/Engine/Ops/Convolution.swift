@@ -44,6 +44,7 @@ extension Tensor {
     }
 
     static func convolution(_ x: Tensor, _ w: Tensor, bias: Tensor?, _ g: ConvGeometry) -> Tensor {
+        FlopCounter.add(g.flops)
         let (storage, format) = runConvolution(g, .forward, [x, w] + (bias.map { [$0] } ?? []))
         return recorded("conv2d", storage: storage, format: format, inputs: [x, w] + (bias.map { [$0] } ?? [])) { gy, _, n in
             [n[0] ? convBackwardData(gy, w, g) : nil,

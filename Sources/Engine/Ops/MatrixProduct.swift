@@ -18,6 +18,7 @@ extension Tensor {
         let k2 = tb ? bc : br, n = tb ? br : bc
         precondition(k == k2, "matmul: inner dimensions differ: \(a.shape)\(ta ? "ᵀ" : "") · \(b.shape)\(tb ? "ᵀ" : "")")
         let shape = a.rank == 3 ? [batch, m, n] : [m, n]
+        FlopCounter.add(2 * Double(batch * m * n * k))
         let storage = TensorStorage(count: Shape.count(shape))
         for i in 0..<batch {
             GEMM.multiply(a.pointer + i * ar * ac, b.pointer + i * br * bc, storage.pointer + i * m * n,
