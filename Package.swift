@@ -28,7 +28,7 @@ let package = Package(
         .target(name: "Models", dependencies: ["NN", "Engine"], swiftSettings: fastMath),
         .systemLibrary(name: "CImageCodecs", path: "Sources/CImageCodecs"),
         .target(name: "Datasets", dependencies: ["Engine", "CImageCodecs"], swiftSettings: fastMath),
-        .target(name: "Checkpoints", dependencies: ["NN", "Engine"], swiftSettings: fastMath),
+        .target(name: "Checkpoints", dependencies: ["NN", "Engine", "CImageCodecs"], swiftSettings: fastMath),
         .target(name: "Distillation", dependencies: ["Models", "Datasets", "Checkpoints", "NN", "Engine"], swiftSettings: fastMath),
         .executableTarget(
             name: "mmkd",

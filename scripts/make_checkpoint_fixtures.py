@@ -35,3 +35,34 @@ with open(os.path.join(OUT, "reference.safetensors"), "wb") as f:
 with open(os.path.join(OUT, "reference.json"), "w") as f:
     json.dump({name: {"shape": shape, "values": values} for name, _, shape, values in tensors}, f)
 print("wrote", OUT)
+
+# PyTorch checkpoints (needs Debian's python3-torch 1.13): a RepDistiller-style teacher file and a
+# bare state dict with a DataParallel prefix, a transposed (non-contiguous) tensor and float16.
+import collections
+import math
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_kernels_torch import make_model  # noqa: E402
+
+torch.manual_seed(0)
+model = make_model("resnet8", 10)
+model.train()
+with torch.no_grad():
+    model(torch.randn(16, 3, 32, 32))  # give batch norm non-trivial running statistics
+model.eval()
+torch.save({"model": model.state_dict(), "epoch": 7, "best_acc": 71.5}, os.path.join(OUT, "resnet8.pth"))
+x = torch.tensor([math.sin(0.013 * i) for i in range(2 * 3 * 32 * 32)], dtype=torch.float32).reshape(2, 3, 32, 32)
+with torch.no_grad():
+    logits = model(x)
+with open(os.path.join(OUT, "resnet8_logits.json"), "w") as f:
+    json.dump({"logits": logits.reshape(-1).tolist(), "shape": list(logits.shape)}, f)
+
+bare = collections.OrderedDict()
+bare["module.w"] = torch.arange(6.0).reshape(2, 3).t()
+bare["module.h"] = torch.tensor([0.5, -2.0, 1024.0], dtype=torch.float16)
+bare["module.n"] = torch.tensor(5, dtype=torch.int64)
+torch.save(bare, os.path.join(OUT, "bare.pth"))
+print("wrote the PyTorch checkpoints")

@@ -80,3 +80,48 @@ final class SafeTensorsTests: XCTestCase {
         }
     }
 }
+
+final class TorchCheckpointTests: XCTestCase {
+    func fixture(_ name: String, _ ext: String) -> URL { Bundle.module.url(forResource: name, withExtension: ext, subdirectory: "Fixtures")! }
+
+    func testRepDistillerStyleTeacherGivesPyTorchsLogits() throws {
+        let contents = try TorchCheckpoint.read(fixture("resnet8", "pth"))
+        XCTAssertEqual(contents.extras["epoch"], "7")
+        XCTAssertEqual(contents.extras["best_acc"], "71.5")
+        let model = try ModelZoo.make("resnet8", classes: 10)
+        XCTAssertEqual(contents.tensors.map(\.0), model.stateDict.map(\.0), "PyTorch's state-dict order")
+        try model.validate(Dictionary(uniqueKeysWithValues: contents.tensors))
+        model.load(Dictionary(uniqueKeysWithValues: contents.tensors))
+        model.eval()
+        let x = Tensor.make([2, 3, 32, 32]) { p, n in for i in 0..<n { p[i] = Float(sin(0.013 * Double(i))) } }
+        let expected = try JSONSerialization.jsonObject(with: Data(contentsOf: fixture("resnet8_logits", "json"))) as! [String: Any]
+        let logits = withoutGrad { model(x) }.scalars
+        let reference = (expected["logits"] as! [NSNumber]).map(\.floatValue)
+        let diff = zip(logits, reference).map { Double($0 - $1) * Double($0 - $1) }.reduce(0, +).squareRoot()
+        let norm = reference.map { Double($0) * Double($0) }.reduce(0, +).squareRoot()
+        XCTAssertLessThan(diff / norm, 1e-4)
+    }
+
+    func testBareStateDictWithPrefixStridesAndHalf() throws {
+        let contents = try TorchCheckpoint.read(fixture("bare", "pth"))
+        let t = Dictionary(uniqueKeysWithValues: contents.tensors)
+        XCTAssertEqual(contents.tensors.map(\.0), ["w", "h", "n"], "DataParallel's module. prefix is removed")
+        XCTAssertEqual(t["w"]?.shape, [3, 2])
+        XCTAssertEqual(t["w"]?.scalars, [0, 3, 1, 4, 2, 5], "a transposed view is read through its strides")
+        XCTAssertEqual(t["h"]?.scalars, [0.5, -2, 1024])
+        XCTAssertEqual(t["n"]?.scalars, [5])
+    }
+
+    func testWrongFilesAreNamed() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("mmkd-pth-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let notZip = folder.appendingPathComponent("legacy.pth")
+        try Data([0x80, 0x02, 0x8A, 0x0A]).write(to: notZip)
+        XCTAssertThrowsError(try TorchCheckpoint.read(notZip)) { XCTAssertTrue("\($0)".contains("legacy.pth") && "\($0)".contains("ZIP"), "\($0)") }
+        let truncated = folder.appendingPathComponent("cut.pth")
+        let bytes = try Data(contentsOf: fixture("resnet8", "pth"))
+        try bytes.prefix(bytes.count / 2).write(to: truncated)
+        XCTAssertThrowsError(try TorchCheckpoint.read(truncated)) { XCTAssertTrue("\($0)".contains("cut.pth"), "\($0)") }
+    }
+}

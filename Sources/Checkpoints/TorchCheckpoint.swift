@@ -1,0 +1,101 @@
+import Engine
+import Foundation
+
+/// Reads PyTorch checkpoints written by `torch.save` (the ZIP format of PyTorch ≥ 1.6): a bare
+/// state dict, or a dictionary holding one under `model` or `state_dict` (as RepDistiller and
+/// CA-MKD teachers are saved). Tensors of any storage type become Float32; `module.` prefixes of
+/// DataParallel models are removed. Nothing in the file is executed.
+public enum TorchCheckpoint {
+    public struct Contents {
+        /// State-dict entries in file order.
+        public var tensors: [(String, Tensor)]
+        /// Scalar entries beside the state dict (e.g. `epoch`, `best_acc`), as text.
+        public var extras: [String: String]
+    }
+
+    public static func read(_ url: URL) throws -> Contents {
+        let path = url.path
+        guard let data = FileManager.default.contents(atPath: path) else { throw CheckpointError.missing(path: path) }
+        let zip = try ZipArchive([UInt8](data), path: path)
+        guard let pickleName = zip.entries.keys.first(where: { $0.hasSuffix("/data.pkl") || $0 == "data.pkl" }) else {
+            throw CheckpointError.unsupported(path: path, reason: "no data.pkl inside; only the ZIP format of torch.save (PyTorch ≥ 1.6) is read")
+        }
+        let prefix = String(pickleName.dropLast("data.pkl".count))
+        var unpickler = Unpickler(try zip.read(pickleName), path: path)
+        let root = try unpickler.load()
+        guard let entries = root.stringKeyedEntries else { throw CheckpointError.unsupported(path: path, reason: "the top level is \(root), not a dictionary") }
+        var stateEntries = entries
+        var extras: [String: String] = [:]
+        if let nested = entries.first(where: { ["model", "state_dict", "model_state_dict"].contains($0.0) && $0.1.stringKeyedEntries != nil }) {
+            stateEntries = nested.1.stringKeyedEntries!
+            for (k, v) in entries where k != nested.0 {
+                switch v { case .int, .float, .string, .bool: extras[k] = "\(v)".trimmingCharacters(in: CharacterSet(charactersIn: "'")); default: break }
+            }
+        }
+        var storages: [String: [UInt8]] = [:]
+        var tensors: [(String, Tensor)] = []
+        for (name, value) in stateEntries {
+            let key = name.hasPrefix("module.") ? String(name.dropFirst(7)) : name
+            tensors.append((key, try tensor(value, name: key, zip: zip, prefix: prefix, storages: &storages)))
+        }
+        return Contents(tensors: tensors, extras: extras)
+    }
+
+    static let storageTypes: [String: (String, Int)] = [
+        "FloatStorage": ("f32", 4), "DoubleStorage": ("f64", 8), "HalfStorage": ("f16", 2), "BFloat16Storage": ("bf16", 2),
+        "LongStorage": ("i64", 8), "IntStorage": ("i32", 4), "ShortStorage": ("i16", 2), "CharStorage": ("i8", 1),
+        "ByteStorage": ("u8", 1), "BoolStorage": ("u8", 1),
+    ]
+
+    static func tensor(_ value: PickleValue, name: String, zip archive: ZipArchive, prefix: String, storages: inout [String: [UInt8]]) throws -> Tensor {
+        let path = archive.path
+        guard case let .object(callable, args, _) = value,
+              callable.isGlobal("torch._utils", "_rebuild_tensor_v2") || callable.isGlobal("torch._utils", "_rebuild_tensor"),
+              args.count >= 4, case .persistent(.tuple(let storage)) = args[0], case .int(let offset) = args[1],
+              case .tuple(let sizeValues) = args[2], case .tuple(let strideValues) = args[3] else {
+            throw CheckpointError.unsupported(path: path, reason: "entry '\(name)' is \(value), not a tensor")
+        }
+        guard storage.count >= 3, case .global(_, let typeName) = storage[1], case .string(let key) = storage[2],
+              let (dtype, width) = storageTypes[typeName] else {
+            throw CheckpointError.unsupported(path: path, reason: "entry '\(name)' has storage \(storage)")
+        }
+        let shape = sizeValues.compactMap { if case .int(let v) = $0 { return v }; return nil }
+        let strides = strideValues.compactMap { if case .int(let v) = $0 { return v }; return nil }
+        guard shape.count == sizeValues.count, strides.count == shape.count else { throw CheckpointError.corrupt(path: path, reason: "entry '\(name)' has a malformed size or stride") }
+        if storages[key] == nil { storages[key] = try archive.read(prefix + "data/" + key) }
+        let bytes = storages[key]!
+        let count = shape.reduce(1, *)
+        let furthest = zip(shape, strides).reduce(offset) { $0 + ($1.0 - 1) * $1.1 }
+        guard count == 0 || (furthest + 1) * width <= bytes.count else {
+            throw CheckpointError.corrupt(path: path, reason: "entry '\(name)' (\(shape)) reaches past its storage of \(bytes.count / width) values")
+        }
+        return Tensor.make(shape) { p, n in
+            bytes.withUnsafeBytes { raw in
+                var index = [Int](repeating: 0, count: shape.count)
+                for i in 0..<n {
+                    var element = offset
+                    for d in 0..<shape.count { element += index[d] * strides[d] }
+                    p[i] = scalar(raw, element, dtype, width)
+                    var d = shape.count - 1
+                    while d >= 0 { index[d] += 1; if index[d] < shape[d] { break }; index[d] = 0; d -= 1 }
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    static func scalar(_ raw: UnsafeRawBufferPointer, _ i: Int, _ dtype: String, _ width: Int) -> Float {
+        let at = i * width
+        switch dtype {
+        case "f32": return Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt32.self)))
+        case "f64": return Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt64.self))))
+        case "f16": return Float(Float16(bitPattern: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt16.self))))
+        case "bf16": return Float(bitPattern: UInt32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt16.self))) << 16)
+        case "i64": return Float(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: Int64.self)))
+        case "i32": return Float(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: Int32.self)))
+        case "i16": return Float(Int16(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: Int16.self)))
+        case "i8": return Float(raw.load(fromByteOffset: at, as: Int8.self))
+        default: return Float(raw[at])
+        }
+    }
+}
