@@ -62,7 +62,41 @@ class CIFARResNet(nn.Module):
         return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
 
 
+class VGG(nn.Module):
+    """RepDistiller's CIFAR VGG with batch norm (vgg8/11/13/16/19)."""
+
+    CFG = {
+        "vgg8": [[64], [128], [256], [512], [512]],
+        "vgg11": [[64], [128], [256, 256], [512, 512], [512, 512]],
+        "vgg13": [[64, 64], [128, 128], [256, 256], [512, 512], [512, 512]],
+        "vgg16": [[64, 64], [128, 128], [256, 256, 256], [512, 512, 512], [512, 512, 512]],
+        "vgg19": [[64, 64], [128, 128], [256, 256, 256, 256], [512, 512, 512, 512], [512, 512, 512, 512]],
+    }
+
+    def __init__(self, arch, classes):
+        super().__init__()
+        cin, blocks = 3, []
+        for widths in self.CFG[arch]:
+            layers = []
+            for w in widths:
+                layers += [nn.Conv2d(cin, w, 3, padding=1), nn.BatchNorm2d(w), nn.ReLU(inplace=True)]
+                cin = w
+            blocks.append(nn.Sequential(*layers[:-1]))
+        self.block0, self.block1, self.block2, self.block3, self.block4 = blocks
+        self.classifier = nn.Linear(512, classes)
+
+    def forward(self, x):
+        x = F.relu(self.block0(x))
+        x = F.relu(self.block1(F.max_pool2d(x, 2)))
+        x = F.relu(self.block2(F.max_pool2d(x, 2)))
+        x = F.relu(self.block3(F.max_pool2d(x, 2)))
+        x = F.relu(self.block4(x))
+        return self.classifier(F.adaptive_avg_pool2d(x, 1).flatten(1))
+
+
 def make_model(arch, classes):
+    if arch.startswith("vgg"):
+        return VGG(arch, classes)
     if arch.endswith("x4"):
         return CIFARResNet(int(arch[6:-2]), [32, 64, 128, 256], classes)
     return CIFARResNet(int(arch[6:]), [16, 16, 32, 64], classes)

@@ -98,6 +98,18 @@ final class ModuleTests: XCTestCase {
         for (name, t) in net.stateDict { assertClose(t, after[name]!, 1e-5, name) }
     }
 
+    func testOrdinaryStepsKeepNoHistoryAndRecordedStepsDo() {
+        let net = TinyNet()
+        let x = Tensor.randomNormal([4, 3, 6, 6], generator: &Initialization.generator)
+        var sgd = OptimizerDriver(SGD(learningRate: 0.1, momentum: 0.9, nesterov: true))
+        sgd.minimize(crossEntropy(net(x), labels: [0, 1, 2, 3]), of: net)
+        XCTAssertTrue(net.parameters.allSatisfy { $0.gradFunction == nil && $0.requiresGrad },
+                      "after an ordinary step the parameters are fresh leaves (the old step is not kept alive)")
+        XCTAssertTrue(sgd.states.values.allSatisfy { $0.momentumBuffer?.gradFunction == nil })
+        sgd.minimize(crossEntropy(net(x), labels: [0, 1, 2, 3]), of: net, createGraph: true)
+        XCTAssertTrue(net.parameters.allSatisfy { $0.gradFunction != nil }, "a recorded step is differentiable")
+    }
+
     func testSnapshotRestoresParametersBuffersAndOptimizerState() {
         let net = TinyNet()
         let x = Tensor.randomNormal([4, 3, 6, 6], generator: &Initialization.generator)

@@ -19,22 +19,27 @@ public struct OptimizerDriver<O: Optimizer> {
     public init(_ optimizer: O) { self.optimizer = optimizer }
 
     /// Steps every named parameter of `module` that has a gradient and writes the results back
-    /// through `update(parameters:)`.
-    public mutating func update(_ module: Module, gradients: [String: Tensor]) {
+    /// through `update(parameters:)`. With `recordGraph` the step is recorded, so the new parameters
+    /// stay differentiable functions of the old ones and of the gradients (look-ahead steps);
+    /// otherwise the new parameters are fresh leaves and nothing of the old step is kept alive.
+    public mutating func update(_ module: Module, gradients: [String: Tensor], recordGraph: Bool = false) {
         var updated: [String: Tensor] = [:]
-        for (name, p) in module.namedParameters {
-            guard let g = gradients[name] else { continue }
-            let (newP, newState) = optimizer.step(parameter: p, gradient: g, state: states[name])
-            states[name] = newState
-            updated[name] = newP
+        GradMode.with(enabled: recordGraph) {
+            for (name, p) in module.namedParameters {
+                guard let g = gradients[name] else { continue }
+                let (newP, newState) = optimizer.step(parameter: p, gradient: g, state: states[name])
+                states[name] = newState
+                updated[name] = newP
+            }
         }
         module.update(parameters: updated)
     }
 
-    /// Computes gradients of `loss` for every parameter of `module` and steps them.
+    /// Computes gradients of `loss` for every parameter of `module` and steps them; with
+    /// `createGraph` the gradients and the step are recorded (a differentiable look-ahead step).
     public mutating func minimize(_ loss: Tensor, of module: Module, createGraph: Bool = false) {
         let named = module.namedParameters
         let grads = gradients(of: loss, wrt: named.map(\.1), createGraph: createGraph)
-        update(module, gradients: Dictionary(uniqueKeysWithValues: zip(named.map(\.0), grads)))
+        update(module, gradients: Dictionary(uniqueKeysWithValues: zip(named.map(\.0), grads)), recordGraph: createGraph)
     }
 }

@@ -1,13 +1,14 @@
 import ArgumentParser
 import Engine
 import Foundation
+import Models
 
 /// `mmkd bench SUITE`: times Swift against PyTorch 1.13 on the same shapes in one invocation.
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmark suites (release build): Swift next to PyTorch when python3-torch is installed.",
-        subcommands: [KernelsBench.self])
+        subcommands: [KernelsBench.self, TrainBench.self])
 }
 
 /// Options every bench suite shares.
@@ -62,6 +63,30 @@ struct KernelsBench: ParsableCommand {
     func run() throws {
         options.configureEngine()
         let cases = KernelBenchCases.all.filter { c in options.filter.map { c.name.contains($0) } ?? true }
+        let results = BenchRunner(repeats: options.repeats, rounds: options.rounds)
+            .run(cases, torch: options.comparator(script: "bench_kernels_torch.py"))
+        BenchReport.print(results)
+        if let path = options.json { try BenchReport.write(results, to: path) }
+    }
+}
+
+struct TrainBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "One training step (forward, cross-entropy, backward, SGD with Nesterov momentum) at batch 64, 100 classes, 32×32.")
+
+    @OptionGroup var options: BenchOptions
+
+    @Option(name: .customLong("arch"), help: "Architecture (repeatable; default resnet8, resnet20, resnet8x4, vgg8).")
+    var archs: [String] = []
+
+    func validate() throws {
+        for a in archs where !ModelZoo.names.contains(a) { throw ValidationError("--arch: unknown architecture '\(a)'") }
+    }
+
+    func run() throws {
+        options.configureEngine()
+        let cases = (archs.isEmpty ? ["resnet8", "resnet20", "resnet8x4", "vgg8"] : archs).map(KernelBenchCases.trainStep)
         let results = BenchRunner(repeats: options.repeats, rounds: options.rounds)
             .run(cases, torch: options.comparator(script: "bench_kernels_torch.py"))
         BenchReport.print(results)
