@@ -7,11 +7,12 @@ import Foundation
 /// | `cifar10:DIR`, `cifar100:DIR` | the official binary batches (`data_batch_*.bin`/`test_batch.bin`, `train.bin`/`test.bin`) |
 /// | `fashion-mnist[:DIR]` | IDX files, gzipped or not; default `/usr/share/datasets/fashion-mnist` (Debian's `dataset-fashion-mnist`) |
 /// | `folder:ROOT` | image folders `ROOT/train/<class>/*` and `ROOT/test/<class>/*` (JPEG/PNG), e.g. the CIFAR-10 JPEG copy |
+/// | `tiny-imagenet:ROOT` | `ROOT/train/<wnid>/images/*`, `ROOT/val/images/*` + `val_annotations.txt` |
 ///
 /// Greyscale images are replicated to three channels and centre-padded to 32×32, so every CIFAR
 /// model takes them unchanged.
 public struct DatasetSpec: Sendable, CustomStringConvertible {
-    public enum Kind: String, Sendable, CaseIterable { case cifar10, cifar100, fashionMNIST = "fashion-mnist", folder }
+    public enum Kind: String, Sendable, CaseIterable { case cifar10, cifar100, fashionMNIST = "fashion-mnist", folder, tinyImageNet = "tiny-imagenet" }
     public let kind: Kind
     public let path: String
 
@@ -36,6 +37,8 @@ public struct DatasetSpec: Sendable, CustomStringConvertible {
                     try DatasetFormats.cifarBinary(directory: path, hundred: kind == .cifar100, train: false))
         case .fashionMNIST:
             return (try DatasetFormats.fashionMNIST(directory: path, train: true), try DatasetFormats.fashionMNIST(directory: path, train: false))
+        case .tinyImageNet:
+            return (try DatasetFormats.tinyImageNet(root: path, train: true), try DatasetFormats.tinyImageNet(root: path, train: false))
         case .folder:
             let train = try DatasetFormats.imageFolder(path + "/train"), test = try DatasetFormats.imageFolder(path + "/test")
             guard train.classNames == test.classNames else {
@@ -51,6 +54,11 @@ public struct DatasetSpec: Sendable, CustomStringConvertible {
         case .fashionMNIST:
             return ImagePipeline(channels: 3, padToSize: 32, randomCropPadding: train ? 4 : nil, horizontalFlip: train,
                                  mean: [0.2860, 0.2860, 0.2860], std: [0.3530, 0.3530, 0.3530])
+        case .tinyImageNet:
+            // DESIGN.md: 32×32 random-resized crops + flip for training; the test images resized to 32.
+            var p = ImagePipeline(channels: 3, horizontalFlip: train, mean: [0.4802, 0.4481, 0.3975], std: [0.2770, 0.2691, 0.2822])
+            if train { p.randomResizedCrop = 32 } else { p.resize = 32; p.centerCrop = 32 }
+            return p
         default:
             return .cifar(train: train)
         }

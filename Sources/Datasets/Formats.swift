@@ -89,6 +89,32 @@ public enum DatasetFormats {
                                labels: labels.payload.map(Int.init), classNames: fashionMNISTClasses)
     }
 
+    // MARK: Tiny-ImageNet
+
+    /// Tiny-ImageNet's layout: `ROOT/train/<wnid>/images/*.JPEG` for training, and
+    /// `ROOT/val/images/*.JPEG` labelled by `ROOT/val/val_annotations.txt` (file, wnid, box per line)
+    /// for validation; classes are the training folders in sorted order.
+    public static func tinyImageNet(root: String, train: Bool) throws -> FileDataset {
+        let trainSet = try imageFolder(root + "/train")
+        if train { return trainSet }
+        let annotations = root + "/val/val_annotations.txt"
+        let text = String(decoding: try read(annotations, expected: "Tiny-ImageNet's validation labels (file, wnid, box per line)"), as: UTF8.self)
+        let index = Dictionary(uniqueKeysWithValues: trainSet.classNames.enumerated().map { ($0.element, $0.offset) })
+        var files: [String] = [], labels: [Int] = []
+        for (n, line) in text.split(whereSeparator: \.isNewline).enumerated() {
+            let fields = line.split(whereSeparator: { $0 == "\t" || $0 == " " }).map(String.init)
+            guard fields.count >= 2 else { throw DataError.corrupt(path: annotations, reason: "line \(n + 1) has no file and class") }
+            guard let label = index[fields[1]] else {
+                throw DataError.mismatch(path: annotations, reason: "line \(n + 1) names class '\(fields[1])', which has no folder in \(root)/train")
+            }
+            let file = root + "/val/images/" + fields[0]
+            guard FileManager.default.fileExists(atPath: file) else { throw DataError.missing(path: file, expected: "the image named on line \(n + 1) of \(annotations)") }
+            files.append(file); labels.append(label)
+        }
+        guard !files.isEmpty else { throw DataError.emptyFolder(path: annotations, expected: "one line per validation image") }
+        return FileDataset(files: files, labels: labels, classNames: trainSet.classNames)
+    }
+
     // MARK: Image folders
 
     static let imageExtensions: Set<String> = ["jpg", "jpeg", "png"]

@@ -1,4 +1,5 @@
 import Engine
+import Foundation
 
 /// Turns a decoded image into a normalised CHW float image: optional grey → RGB, centre zero-padding
 /// up to a size, random crop after zero padding, random horizontal flip, then per-channel
@@ -12,6 +13,13 @@ public struct ImagePipeline: Sendable, Equatable {
     /// Random crop back to the image size after zero padding by this many pixels on each side.
     public var randomCropPadding: Int?
     public var horizontalFlip: Bool
+    /// torchvision's `RandomResizedCrop(size)`: a random area (8–100%) and aspect ratio (3/4–4/3),
+    /// resized bilinearly to size × size (applied first).
+    public var randomResizedCrop: Int?
+    /// Resize so the shorter side is this long (bilinear), then…
+    public var resize: Int?
+    /// …take the central crop of this size (torchvision's `Resize` + `CenterCrop`).
+    public var centerCrop: Int?
     public var mean: [Float], std: [Float]
 
     public init(channels: Int = 3, padToSize: Int? = nil, randomCropPadding: Int? = nil, horizontalFlip: Bool = false,
@@ -29,12 +37,47 @@ public struct ImagePipeline: Sendable, Equatable {
 
     /// Output height and width for an input of the given size.
     public func outputSize(width: Int, height: Int) -> (width: Int, height: Int) {
-        (max(width, padToSize ?? 0), max(height, padToSize ?? 0))
+        if let s = randomResizedCrop ?? centerCrop { return (max(s, padToSize ?? 0), max(s, padToSize ?? 0)) }
+        var (w, h) = (width, height)
+        if let r = resize { (w, h) = width <= height ? (r, max(1, height * r / width)) : (max(1, width * r / height), r) }
+        return (max(w, padToSize ?? 0), max(h, padToSize ?? 0))
+    }
+
+    /// The geometric steps (random-resized crop, or resize + centre crop), on 8-bit pixels.
+    func geometry(_ image: Image, generator: inout RandomGenerator) -> Image {
+        if let size = randomResizedCrop {
+            let area = Double(image.width * image.height)
+            for _ in 0..<10 {
+                let target = area * (0.08 + 0.92 * Double(generator.nextUniform()))
+                let logRatio = Foundation.log(3.0 / 4) + (Foundation.log(4.0 / 3) - Foundation.log(3.0 / 4)) * Double(generator.nextUniform())
+                let ratio = Foundation.exp(logRatio)
+                let w = Int((target * ratio).squareRoot().rounded()), h = Int((target / ratio).squareRoot().rounded())
+                if w > 0 && h > 0 && w <= image.width && h <= image.height {
+                    let x = Int(generator.next() % UInt64(image.width - w + 1)), y = Int(generator.next() % UInt64(image.height - h + 1))
+                    return image.resized(cropX: x, cropY: y, cropWidth: w, cropHeight: h, width: size, height: size)
+                }
+            }
+            // Fallback as torchvision: the central crop at the nearest allowed ratio.
+            let ratio = Double(image.width) / Double(image.height)
+            let (w, h) = ratio < 3.0 / 4 ? (image.width, Int((Double(image.width) / (3.0 / 4)).rounded()))
+                : ratio > 4.0 / 3 ? (Int((Double(image.height) * 4 / 3).rounded()), image.height) : (image.width, image.height)
+            return image.resized(cropX: (image.width - w) / 2, cropY: (image.height - h) / 2, cropWidth: w, cropHeight: h, width: size, height: size)
+        }
+        var out = image
+        if let r = resize {
+            let (w, h) = image.width <= image.height ? (r, max(1, image.height * r / image.width)) : (max(1, image.width * r / image.height), r)
+            out = image.resized(cropX: 0, cropY: 0, cropWidth: image.width, cropHeight: image.height, width: w, height: h)
+        }
+        if let c = centerCrop, out.width >= c, out.height >= c, (out.width, out.height) != (c, c) {
+            let x = (out.width - c) / 2, y = (out.height - c) / 2
+            out = out.resized(cropX: x, cropY: y, cropWidth: c, cropHeight: c, width: c, height: c)
+        }
+        return out
     }
 
     /// Writes the processed image (channels × H × W) to `out`.
     public func apply(_ input: Image, generator: inout RandomGenerator, into out: UnsafeMutablePointer<Float>) {
-        let image = channels == 3 ? input.rgb() : input
+        let image = geometry(channels == 3 ? input.rgb() : input, generator: &generator)
         precondition(image.channels == channels, "ImagePipeline: image has \(image.channels) channels, pipeline expects \(channels)")
         let (w, h) = outputSize(width: image.width, height: image.height)
         let offX = (w - image.width) / 2, offY = (h - image.height) / 2

@@ -136,6 +136,55 @@ final class DatasetFormatTests: XCTestCase {
         XCTAssertEqual(try set.image(at: 2).channels, 1)
     }
 
+    func testTinyImageNetLayout() throws {
+        let pattern = Image(width: 4, height: 4, channels: 3, pixels: (0..<48).map { UInt8($0 * 5) })
+        for wnid in ["n01443537", "n01629819"] {
+            try write(try ImageCodecs.encodePNG(pattern), "tiny/train/\(wnid)/images/\(wnid)_0.JPEG")
+            try write(Array("\(wnid)_0.JPEG\t0\t0\t4\t4\n".utf8), "tiny/train/\(wnid)/\(wnid)_boxes.txt")
+        }
+        try write(try ImageCodecs.encodePNG(pattern), "tiny/val/images/val_0.JPEG")
+        try write(try ImageCodecs.encodePNG(pattern), "tiny/val/images/val_1.JPEG")
+        try write(Array("val_0.JPEG\tn01629819\t0\t0\t3\t3\nval_1.JPEG\tn01443537\t1\t1\t4\t4\n".utf8), "tiny/val/val_annotations.txt")
+        let spec = try DatasetSpec(parsing: "tiny-imagenet:\(folder!)/tiny")
+        let (train, val) = try spec.load()
+        XCTAssertEqual(train.classNames, ["n01443537", "n01629819"])
+        XCTAssertEqual(train.count, 2, "only the images/ files, not the box lists")
+        XCTAssertEqual([val.label(at: 0), val.label(at: 1)], [1, 0])
+        try write(Array("val_0.JPEG\tn99999999\t0\t0\t3\t3\n".utf8), "tiny/val/val_annotations.txt")
+        assertError({ if case .mismatch = $0 { return true }; return false }, mentioning: "val_annotations.txt") {
+            _ = try DatasetFormats.tinyImageNet(root: self.folder + "/tiny", train: false)
+        }
+    }
+
+    func testResizeAndCrops() {
+        // A horizontal ramp resized 4 → 8 keeps its ends and increases monotonically.
+        let ramp = Image(width: 4, height: 1, channels: 1, pixels: [0, 80, 160, 240])
+        let wide = ramp.resized(cropX: 0, cropY: 0, cropWidth: 4, cropHeight: 1, width: 8, height: 1)
+        XCTAssertEqual(wide.pixels.first, 0); XCTAssertEqual(wide.pixels.last, 240)
+        XCTAssertEqual(wide.pixels, wide.pixels.sorted())
+        XCTAssertEqual(wide.pixels[2], 60, "bilinear with aligned pixel centres: output 2 samples input 0.75")
+        // Resize(8) + CenterCrop(4) of a 16×8 image gives 4×4; random-resized crops give size × size.
+        let image = Image(width: 16, height: 8, channels: 3, pixels: (0..<384).map { UInt8($0 % 256) })
+        var p = ImagePipeline(channels: 3, mean: [0, 0, 0], std: [1, 1, 1])
+        p.resize = 8; p.centerCrop = 4
+        XCTAssertEqual(p.outputSize(width: 16, height: 8).width, 4)
+        var g = RandomGenerator(seed: 1)
+        var out = [Float](repeating: 0, count: 48)
+        p.apply(image, generator: &g, into: &out)
+        var r = ImagePipeline(channels: 3, horizontalFlip: true, mean: [0, 0, 0], std: [1, 1, 1])
+        r.randomResizedCrop = 5
+        XCTAssertEqual(r.outputSize(width: 16, height: 8).width, 5)
+        var sizes = Set<[Float]>()
+        for s in 0..<5 {
+            var gs = RandomGenerator(seed: UInt64(s))
+            var o = [Float](repeating: -1, count: 75)
+            r.apply(image, generator: &gs, into: &o)
+            XCTAssertFalse(o.contains(-1))
+            sizes.insert(o)
+        }
+        XCTAssertGreaterThan(sizes.count, 1, "crops differ by seed")
+    }
+
     func testImageFolderErrors() throws {
         assertError({ if case .missing = $0 { return true }; return false }, mentioning: "nowhere") {
             _ = try DatasetFormats.imageFolder(self.folder + "/nowhere")
