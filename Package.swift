@@ -27,8 +27,9 @@ let package = Package(
         .target(name: "NN", dependencies: ["Engine"], swiftSettings: fastMath),
         .target(name: "Models", dependencies: ["NN", "Engine"], swiftSettings: fastMath),
         .systemLibrary(name: "CImageCodecs", path: "Sources/CImageCodecs"),
-        .target(name: "Datasets", dependencies: ["Engine", "CImageCodecs"], swiftSettings: fastMath),
-        .target(name: "Checkpoints", dependencies: ["NN", "Engine", "CImageCodecs"], swiftSettings: fastMath),
+        .target(name: "Datasets", dependencies: ["Serialization", "Engine", "CImageCodecs"], swiftSettings: fastMath),
+        .target(name: "Serialization", dependencies: ["CImageCodecs"], swiftSettings: fastMath),
+        .target(name: "Checkpoints", dependencies: ["Serialization", "NN", "Engine"], swiftSettings: fastMath),
         .target(name: "Distillation", dependencies: ["Models", "Datasets", "Checkpoints", "NN", "Engine"], swiftSettings: fastMath),
         .executableTarget(
             name: "mmkd",

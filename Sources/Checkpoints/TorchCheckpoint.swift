@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import Serialization
 
 /// Reads PyTorch checkpoints written by `torch.save` (the ZIP format of PyTorch ≥ 1.6): a bare
 /// state dict, or a dictionary holding one under `model` or `state_dict` (as RepDistiller and
@@ -16,6 +17,15 @@ public enum TorchCheckpoint {
     public static func read(_ url: URL) throws -> Contents {
         let path = url.path
         guard let data = FileManager.default.contents(atPath: path) else { throw CheckpointError.missing(path: path) }
+        do { return try parse(data, path: path) } catch let e as SerializationError {
+            switch e {
+            case let .corrupt(p, r): throw CheckpointError.corrupt(path: p, reason: r)
+            case let .unsupported(p, r): throw CheckpointError.unsupported(path: p, reason: r)
+            }
+        }
+    }
+
+    static func parse(_ data: Data, path: String) throws -> Contents {
         let zip = try ZipArchive([UInt8](data), path: path)
         guard let pickleName = zip.entries.keys.first(where: { $0.hasSuffix("/data.pkl") || $0 == "data.pkl" }) else {
             throw CheckpointError.unsupported(path: path, reason: "no data.pkl inside; only the ZIP format of torch.save (PyTorch ≥ 1.6) is read")

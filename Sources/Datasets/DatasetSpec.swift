@@ -4,7 +4,7 @@ import Foundation
 ///
 /// | kind | layout |
 /// |---|---|
-/// | `cifar10:DIR`, `cifar100:DIR` | the official binary batches (`data_batch_*.bin`/`test_batch.bin`, `train.bin`/`test.bin`) |
+/// | `cifar10:DIR`, `cifar100:DIR` | the official binary batches (`data_batch_*.bin`/`test_batch.bin`, `train.bin`/`test.bin`) or python pickles (`cifar-10-batches-py`, `cifar-100-python`) |
 /// | `fashion-mnist[:DIR]` | IDX files, gzipped or not; default `/usr/share/datasets/fashion-mnist` (Debian's `dataset-fashion-mnist`) |
 /// | `folder:ROOT` | image folders `ROOT/train/<class>/*` and `ROOT/test/<class>/*` (JPEG/PNG), e.g. the CIFAR-10 JPEG copy |
 /// | `tiny-imagenet:ROOT` | `ROOT/train/<wnid>/images/*`, `ROOT/val/images/*` + `val_annotations.txt` |
@@ -33,8 +33,17 @@ public struct DatasetSpec: Sendable, CustomStringConvertible {
     public func load() throws -> (train: any ImageDataset, test: any ImageDataset) {
         switch kind {
         case .cifar10, .cifar100:
-            return (try DatasetFormats.cifarBinary(directory: path, hundred: kind == .cifar100, train: true),
-                    try DatasetFormats.cifarBinary(directory: path, hundred: kind == .cifar100, train: false))
+            let hundred = kind == .cifar100
+            // The python layout when its folder or files are there, the binary one otherwise.
+            let fm = FileManager.default
+            let python = fm.fileExists(atPath: path + (hundred ? "/cifar-100-python" : "/cifar-10-batches-py"))
+                || fm.fileExists(atPath: path + (hundred ? "/train" : "/data_batch_1"))
+            if python {
+                return (try DatasetFormats.cifarPython(directory: path, hundred: hundred, train: true),
+                        try DatasetFormats.cifarPython(directory: path, hundred: hundred, train: false))
+            }
+            return (try DatasetFormats.cifarBinary(directory: path, hundred: hundred, train: true),
+                    try DatasetFormats.cifarBinary(directory: path, hundred: hundred, train: false))
         case .fashionMNIST:
             return (try DatasetFormats.fashionMNIST(directory: path, train: true), try DatasetFormats.fashionMNIST(directory: path, train: false))
         case .tinyImageNet:

@@ -1,4 +1,5 @@
 import Foundation
+import Serialization
 
 /// Readers of the standard on-disk layouts of the data sets the paper uses.
 public enum DatasetFormats {
@@ -45,6 +46,66 @@ public enum DatasetFormats {
         }
         let names = hundred ? (0..<100).map { "class\($0)" } : cifar10Classes
         return InMemoryDataset(width: 32, height: 32, channels: 3, pixels: pixels, labels: labels, classNames: names)
+    }
+
+    // MARK: CIFAR python pickles
+
+    /// CIFAR's python layout (`cifar-10-batches-py/data_batch_1…5`, `test_batch`;
+    /// `cifar-100-python/train`, `test`): pickled dictionaries whose `data` is a NumPy uint8 array of
+    /// N × 3072 planar RGB rows and whose `labels` / `fine_labels` are lists. Read without executing
+    /// anything from the file.
+    public static func cifarPython(directory: String, hundred: Bool, train: Bool) throws -> InMemoryDataset {
+        var dir = directory
+        let sub = hundred ? "cifar-100-python" : "cifar-10-batches-py"
+        if FileManager.default.fileExists(atPath: dir + "/" + sub) { dir += "/" + sub }
+        let files = hundred ? [train ? "train" : "test"] : (train ? (1...5).map { "data_batch_\($0)" } : ["test_batch"])
+        var pixels: [UInt8] = [], labels: [Int] = []
+        for name in files {
+            let path = dir + "/" + name
+            let bytes = try read(path, expected: "a pickled CIFAR-\(hundred ? 100 : 10) batch")
+            do {
+                var unpickler = Unpickler(bytes, path: path)
+                guard let entries = try unpickler.load().stringKeyedEntries else {
+                    throw DataError.corrupt(path: path, reason: "the pickle does not hold a dictionary")
+                }
+                let dict = Dictionary(entries, uniquingKeysWith: { a, _ in a })
+                guard let data = dict["data"], let (shape, raw) = numpyUInt8(data) else {
+                    throw DataError.corrupt(path: path, reason: "no uint8 NumPy array under 'data'")
+                }
+                guard shape.count == 2, shape[1] == 3072, raw.count == shape[0] * 3072 else {
+                    throw DataError.corrupt(path: path, reason: "'data' has shape \(shape), expected N × 3072")
+                }
+                let labelKey = hundred ? "fine_labels" : "labels"
+                guard case .list(let list)? = dict[labelKey] else { throw DataError.corrupt(path: path, reason: "no '\(labelKey)' list") }
+                let batchLabels = list.compactMap { v -> Int? in if case .int(let i) = v { return i }; return nil }
+                guard batchLabels.count == shape[0] else {
+                    throw DataError.mismatch(path: path, reason: "\(batchLabels.count) labels for \(shape[0]) images")
+                }
+                let classes = hundred ? 100 : 10
+                if let bad = batchLabels.first(where: { $0 < 0 || $0 >= classes }) {
+                    throw DataError.corrupt(path: path, reason: "label \(bad), expected 0..<\(classes)")
+                }
+                labels += batchLabels
+                for r in 0..<shape[0] { for i in 0..<1024 { for c in 0..<3 { pixels.append(raw[r * 3072 + c * 1024 + i]) } } }
+            } catch let e as SerializationError {
+                throw DataError.corrupt(path: path, reason: e.description)
+            }
+        }
+        let names = hundred ? (0..<100).map { "class\($0)" } : cifar10Classes
+        return InMemoryDataset(width: 32, height: 32, channels: 3, pixels: pixels, labels: labels, classNames: names)
+    }
+
+    /// Shape and bytes of a pickled NumPy uint8 array (`numpy.core.multiarray._reconstruct` + state).
+    static func numpyUInt8(_ value: PickleValue) -> ([Int], [UInt8])? {
+        guard case let .object(callable, _, state?) = value, callable.isGlobal("numpy.core.multiarray", "_reconstruct"),
+              case .tuple(let fields) = state, fields.count >= 5, case .tuple(let dims) = fields[1] else { return nil }
+        if case let .object(_, dtypeArgs, _) = fields[2], case .string(let code)? = dtypeArgs.first, code != "u1" && code != "|u1" { return nil }
+        let shape = dims.compactMap { v -> Int? in if case .int(let i) = v { return i }; return nil }
+        switch fields[4] {
+        case .bytes(let b): return (shape, b)
+        case .string(let s): return (shape, s.unicodeScalars.map { UInt8(truncatingIfNeeded: $0.value) })  // Python 2 str as latin-1
+        default: return nil
+        }
     }
 
     // MARK: IDX (MNIST, Fashion-MNIST)

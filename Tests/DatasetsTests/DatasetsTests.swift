@@ -266,3 +266,48 @@ final class BatchLoaderTests: XCTestCase {
         XCTAssertTrue(sawShift, "crops shifted into the zero padding")
     }
 }
+
+/// CIFAR's python layout, written byte by byte as Python's pickle (protocol 2) lays it out.
+final class CIFARPythonTests: XCTestCase {
+    /// A pickled {'fine_labels'/'labels': [...], 'data': numpy uint8 array N×3072}.
+    static func pickle(labels: [Int], labelKey: String, pixels: [UInt8], count: Int) -> [UInt8] {
+        func str(_ s: String) -> [UInt8] { [0x8C, UInt8(s.utf8.count)] + Array(s.utf8) }
+        func int(_ i: Int) -> [UInt8] { i < 256 ? [0x4B, UInt8(i)] : [0x4D, UInt8(i & 0xFF), UInt8(i >> 8)] }
+        func global(_ m: String, _ n: String) -> [UInt8] { [0x63] + Array("\(m)\n\(n)\n".utf8) }
+        var p: [UInt8] = [0x80, 0x02, 0x7D, 0x28]                                   // PROTO 2, {}, MARK
+        p += str(labelKey) + [0x5D, 0x28] + labels.flatMap(int) + [0x65]            // key, [labels]
+        p += str("data") + global("numpy.core.multiarray", "_reconstruct") + global("numpy", "ndarray")
+        p += int(0) + [0x85] + [0x43, 1, 0x62] + [0x87, 0x52]                       // (ndarray, (0,), b'b') REDUCE
+        p += [0x28] + int(1) + int(count) + int(3072) + [0x86]                       // (1, (N, 3072),
+        p += global("numpy", "dtype") + str("u1") + [0x89, 0x88, 0x87, 0x52]         //  dtype('u1', False, True)
+        p += [0x28] + int(3) + str("|") + [0x4E, 0x4E, 0x4E, 0x4A, 0xFF, 0xFF, 0xFF, 0xFF, 0x4A, 0xFF, 0xFF, 0xFF, 0xFF] + int(0) + [0x74, 0x62]
+        let n = pixels.count
+        p += [0x89, 0x42, UInt8(n & 0xFF), UInt8((n >> 8) & 0xFF), UInt8((n >> 16) & 0xFF), UInt8(n >> 24)] + pixels  // False, bytes
+        p += [0x74, 0x62]                                                           // ) BUILD
+        p += [0x75, 0x2E]                                                           // SETITEMS STOP
+        return p
+    }
+
+    func testCIFAR100PythonLayout() throws {
+        let folder = NSTemporaryDirectory() + "mmkd-cifarpy-\(UUID().uuidString)/cifar-100-python"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: (folder as NSString).deletingLastPathComponent) }
+        let pixels = (0..<(2 * 3072)).map { UInt8(truncatingIfNeeded: $0 * 3) }
+        try Data(Self.pickle(labels: [42, 99], labelKey: "fine_labels", pixels: pixels, count: 2)).write(to: URL(fileURLWithPath: folder + "/train"))
+        try Data(Self.pickle(labels: [7], labelKey: "fine_labels", pixels: Array(pixels.prefix(3072)), count: 1)).write(to: URL(fileURLWithPath: folder + "/test"))
+        let (train, test) = try DatasetSpec(parsing: "cifar100:" + (folder as NSString).deletingLastPathComponent).load()
+        XCTAssertEqual(train.count, 2); XCTAssertEqual(test.count, 1)
+        XCTAssertEqual([train.label(at: 0), train.label(at: 1)], [42, 99])
+        let image = try train.image(at: 1)
+        XCTAssertEqual(Array(image.pixels[0..<3]), [pixels[3072], pixels[3072 + 1024], pixels[3072 + 2048]], "planar rows become RGB pixels")
+        // Mismatched label count names the file.
+        try Data(Self.pickle(labels: [1], labelKey: "fine_labels", pixels: pixels, count: 2)).write(to: URL(fileURLWithPath: folder + "/test"))
+        XCTAssertThrowsError(try DatasetFormats.cifarPython(directory: folder, hundred: true, train: false)) {
+            XCTAssertTrue("\($0)".contains("cifar-100-python/test") && "\($0)".contains("1 labels for 2 images"), "\($0)")
+        }
+        try Data([0x80, 0x02, 0x7D]).write(to: URL(fileURLWithPath: folder + "/test"))
+        XCTAssertThrowsError(try DatasetFormats.cifarPython(directory: folder, hundred: true, train: false)) {
+            XCTAssertTrue("\($0)".contains("cifar-100-python/test"), "\($0)")
+        }
+    }
+}

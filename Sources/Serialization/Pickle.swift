@@ -72,7 +72,7 @@ public struct Unpickler {
 
     public init(_ bytes: [UInt8], path: String) { self.bytes = bytes; self.path = path }
 
-    func fail(_ reason: String) -> CheckpointError { .corrupt(path: path, reason: "pickle at byte \(position): \(reason)") }
+    func fail(_ reason: String) -> SerializationError { .corrupt(path: path, reason: "pickle at byte \(position): \(reason)") }
 
     mutating func read(_ n: Int) throws -> ArraySlice<UInt8> {
         guard n >= 0, position + n <= bytes.count else { throw fail("truncated (wanted \(n) bytes)") }

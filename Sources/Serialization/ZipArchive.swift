@@ -15,12 +15,12 @@ public struct ZipArchive {
         // The end-of-central-directory record sits in the last 64 KiB + 22 bytes.
         let lowest = max(0, data.count - 65_557)
         guard data.count >= 22, let eocd = stride(from: data.count - 22, through: lowest, by: -1).first(where: { u32($0) == 0x0605_4B50 }) else {
-            throw CheckpointError.corrupt(path: path, reason: "not a ZIP archive (no end-of-central-directory record)")
+            throw SerializationError.corrupt(path: path, reason: "not a ZIP archive (no end-of-central-directory record)")
         }
         let count = u16(eocd + 10)
         var p = u32(eocd + 16)
         for _ in 0..<count {
-            guard p + 46 <= data.count, u32(p) == 0x0201_4B50 else { throw CheckpointError.corrupt(path: path, reason: "ZIP central directory is damaged") }
+            guard p + 46 <= data.count, u32(p) == 0x0201_4B50 else { throw SerializationError.corrupt(path: path, reason: "ZIP central directory is damaged") }
             let method = u16(p + 10), compressed = u32(p + 20), size = u32(p + 24)
             let nameLength = u16(p + 28), extraLength = u16(p + 30), commentLength = u16(p + 32)
             let offset = u32(p + 42)
@@ -35,22 +35,22 @@ public struct ZipArchive {
 
     /// The bytes of an entry.
     public func read(_ name: String) throws -> [UInt8] {
-        guard let e = entries[name] else { throw CheckpointError.corrupt(path: path, reason: "ZIP archive has no entry '\(name)'") }
-        guard e.offset + 30 <= data.count, u32(e.offset) == 0x0403_4B50 else { throw CheckpointError.corrupt(path: path, reason: "entry '\(name)' has no local header") }
+        guard let e = entries[name] else { throw SerializationError.corrupt(path: path, reason: "ZIP archive has no entry '\(name)'") }
+        guard e.offset + 30 <= data.count, u32(e.offset) == 0x0403_4B50 else { throw SerializationError.corrupt(path: path, reason: "entry '\(name)' has no local header") }
         let start = e.offset + 30 + u16(e.offset + 26) + u16(e.offset + 28)
-        guard start + e.compressed <= data.count else { throw CheckpointError.corrupt(path: path, reason: "entry '\(name)' is truncated") }
+        guard start + e.compressed <= data.count else { throw SerializationError.corrupt(path: path, reason: "entry '\(name)' is truncated") }
         let raw = Array(data[start..<(start + e.compressed)])
         switch e.method {
         case 0: return raw
         case 8: return try inflateRaw(raw, size: e.size, name: name)
-        default: throw CheckpointError.unsupported(path: path, reason: "entry '\(name)' uses ZIP compression method \(e.method)")
+        default: throw SerializationError.unsupported(path: path, reason: "entry '\(name)' uses ZIP compression method \(e.method)")
         }
     }
 
     func inflateRaw(_ input: [UInt8], size: Int, name: String) throws -> [UInt8] {
         var stream = z_stream()
         guard inflateInit2_(&stream, -15, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
-            throw CheckpointError.corrupt(path: path, reason: "cannot inflate '\(name)'")
+            throw SerializationError.corrupt(path: path, reason: "cannot inflate '\(name)'")
         }
         defer { inflateEnd(&stream) }
         var output = [UInt8](repeating: 0, count: max(size, 1))
@@ -62,7 +62,7 @@ public struct ZipArchive {
                 return inflate(&stream, Z_FINISH)
             }
         }
-        guard status == Z_STREAM_END else { throw CheckpointError.corrupt(path: path, reason: "entry '\(name)' does not inflate (zlib status \(status))") }
+        guard status == Z_STREAM_END else { throw SerializationError.corrupt(path: path, reason: "entry '\(name)' does not inflate (zlib status \(status))") }
         return Array(output.prefix(size))
     }
 }
