@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import Serialization
 
 /// The safetensors format (an 8-byte little-endian header length, a JSON header naming each tensor's
 /// dtype, shape and byte range, then the raw little-endian data), with PyTorch's state-dict names.
@@ -65,35 +66,21 @@ public enum SafeTensors {
                 throw CheckpointError.corrupt(path: path, reason: "entry '\(name)' lacks dtype, shape or data_offsets")
             }
             let count = shape.reduce(1, *)
-            guard let width = ["F32": 4, "F64": 8, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "U8": 1, "I8": 1, "BOOL": 1][dtype] else {
+            guard let scalar = StoredScalar(safetensors: dtype) else {
                 throw CheckpointError.unsupported(path: path, reason: "tensor '\(name)' has dtype \(dtype)")
             }
-            guard range[0] >= 0, range[1] - range[0] == count * width, base + range[1] <= data.count else {
+            guard range[0] >= 0, range[1] - range[0] == count * scalar.width, base + range[1] <= data.count else {
                 throw CheckpointError.corrupt(path: path, reason: "tensor '\(name)' (\(dtype) \(shape)) has byte range \(range) that does not fit its shape or the file")
             }
             let bytes = data.subdata(in: (base + range[0])..<(base + range[1]))
             let t = Tensor.make(shape) { p, n in
                 bytes.withUnsafeBytes { raw in
-                    for i in 0..<n { p[i] = decode(raw, i, dtype) }
+                    for i in 0..<n { p[i] = scalar.decode(raw, i) }
                 }
             }
             tensors[name] = t
             offsets.append((name, range[0]))
         }
         return Contents(tensors: tensors, order: offsets.sorted { $0.1 < $1.1 }.map(\.0), metadata: metadata)
-    }
-
-    @inline(__always)
-    static func decode(_ raw: UnsafeRawBufferPointer, _ i: Int, _ dtype: String) -> Float {
-        switch dtype {
-        case "F32": return Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
-        case "F64": return Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))))
-        case "F16": return Float(Float16(bitPattern: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))))
-        case "BF16": return Float(bitPattern: UInt32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) << 16)
-        case "I64": return Float(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)))
-        case "I32": return Float(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)))
-        case "I8": return Float(raw.load(fromByteOffset: i, as: Int8.self))
-        default: return Float(raw[i])
-        }
     }
 }

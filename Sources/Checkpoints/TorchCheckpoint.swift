@@ -51,12 +51,6 @@ public enum TorchCheckpoint {
         return Contents(tensors: tensors, extras: extras)
     }
 
-    static let storageTypes: [String: (String, Int)] = [
-        "FloatStorage": ("f32", 4), "DoubleStorage": ("f64", 8), "HalfStorage": ("f16", 2), "BFloat16Storage": ("bf16", 2),
-        "LongStorage": ("i64", 8), "IntStorage": ("i32", 4), "ShortStorage": ("i16", 2), "CharStorage": ("i8", 1),
-        "ByteStorage": ("u8", 1), "BoolStorage": ("u8", 1),
-    ]
-
     static func tensor(_ value: PickleValue, name: String, zip archive: ZipArchive, prefix: String, storages: inout [String: [UInt8]]) throws -> Tensor {
         let path = archive.path
         guard case let .object(callable, args, _) = value,
@@ -66,7 +60,7 @@ public enum TorchCheckpoint {
             throw CheckpointError.unsupported(path: path, reason: "entry '\(name)' is \(value), not a tensor")
         }
         guard storage.count >= 3, case .global(_, let typeName) = storage[1], case .string(let key) = storage[2],
-              let (dtype, width) = storageTypes[typeName] else {
+              let scalar = StoredScalar(torchStorage: typeName) else {
             throw CheckpointError.unsupported(path: path, reason: "entry '\(name)' has storage \(storage)")
         }
         let shape = sizeValues.compactMap { if case .int(let v) = $0 { return v }; return nil }
@@ -76,8 +70,8 @@ public enum TorchCheckpoint {
         let bytes = storages[key]!
         let count = shape.reduce(1, *)
         let furthest = zip(shape, strides).reduce(offset) { $0 + ($1.0 - 1) * $1.1 }
-        guard count == 0 || (furthest + 1) * width <= bytes.count else {
-            throw CheckpointError.corrupt(path: path, reason: "entry '\(name)' (\(shape)) reaches past its storage of \(bytes.count / width) values")
+        guard count == 0 || (furthest + 1) * scalar.width <= bytes.count else {
+            throw CheckpointError.corrupt(path: path, reason: "entry '\(name)' (\(shape)) reaches past its storage of \(bytes.count / scalar.width) values")
         }
         return Tensor.make(shape) { p, n in
             bytes.withUnsafeBytes { raw in
@@ -85,27 +79,11 @@ public enum TorchCheckpoint {
                 for i in 0..<n {
                     var element = offset
                     for d in 0..<shape.count { element += index[d] * strides[d] }
-                    p[i] = scalar(raw, element, dtype, width)
+                    p[i] = scalar.decode(raw, element)
                     var d = shape.count - 1
                     while d >= 0 { index[d] += 1; if index[d] < shape[d] { break }; index[d] = 0; d -= 1 }
                 }
             }
-        }
-    }
-
-    @inline(__always)
-    static func scalar(_ raw: UnsafeRawBufferPointer, _ i: Int, _ dtype: String, _ width: Int) -> Float {
-        let at = i * width
-        switch dtype {
-        case "f32": return Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt32.self)))
-        case "f64": return Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt64.self))))
-        case "f16": return Float(Float16(bitPattern: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt16.self))))
-        case "bf16": return Float(bitPattern: UInt32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt16.self))) << 16)
-        case "i64": return Float(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: Int64.self)))
-        case "i32": return Float(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: Int32.self)))
-        case "i16": return Float(Int16(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: Int16.self)))
-        case "i8": return Float(raw.load(fromByteOffset: at, as: Int8.self))
-        default: return Float(raw[at])
         }
     }
 }
