@@ -8,11 +8,12 @@ import Foundation
 /// | `fashion-mnist[:DIR]` | IDX files, gzipped or not; default `/usr/share/datasets/fashion-mnist` (Debian's `dataset-fashion-mnist`) |
 /// | `folder:ROOT` | image folders `ROOT/train/<class>/*` and `ROOT/test/<class>/*` (JPEG/PNG), e.g. the CIFAR-10 JPEG copy |
 /// | `tiny-imagenet:ROOT` | `ROOT/train/<wnid>/images/*`, `ROOT/val/images/*` + `val_annotations.txt` |
+/// | `stanford-dogs:ROOT` | `ROOT/Images/<breed>/*.jpg` with `train_list.mat` / `test_list.mat` |
 ///
 /// Greyscale images are replicated to three channels and centre-padded to 32×32, so every CIFAR
 /// model takes them unchanged.
 public struct DatasetSpec: Sendable, CustomStringConvertible {
-    public enum Kind: String, Sendable, CaseIterable { case cifar10, cifar100, fashionMNIST = "fashion-mnist", folder, tinyImageNet = "tiny-imagenet" }
+    public enum Kind: String, Sendable, CaseIterable { case cifar10, cifar100, fashionMNIST = "fashion-mnist", folder, tinyImageNet = "tiny-imagenet", stanfordDogs = "stanford-dogs" }
     public let kind: Kind
     public let path: String
 
@@ -48,6 +49,8 @@ public struct DatasetSpec: Sendable, CustomStringConvertible {
             return (try DatasetFormats.fashionMNIST(directory: path, train: true), try DatasetFormats.fashionMNIST(directory: path, train: false))
         case .tinyImageNet:
             return (try DatasetFormats.tinyImageNet(root: path, train: true), try DatasetFormats.tinyImageNet(root: path, train: false))
+        case .stanfordDogs:
+            return (try DatasetFormats.stanfordDogs(root: path, train: true), try DatasetFormats.stanfordDogs(root: path, train: false))
         case .folder:
             let train = try DatasetFormats.imageFolder(path + "/train"), test = try DatasetFormats.imageFolder(path + "/test")
             guard train.classNames == test.classNames else {
@@ -67,6 +70,11 @@ public struct DatasetSpec: Sendable, CustomStringConvertible {
             // DESIGN.md: 32×32 random-resized crops + flip for training; the test images resized to 32.
             var p = ImagePipeline(channels: 3, horizontalFlip: train, mean: [0.4802, 0.4481, 0.3975], std: [0.2770, 0.2691, 0.2822])
             if train { p.randomResizedCrop = 32 } else { p.resize = 32; p.centerCrop = 32 }
+            return p
+        case .stanfordDogs:
+            // DESIGN.md: 224 random-resized crops + flip; test resize 256 → centre crop 224; ImageNet statistics.
+            var p = ImagePipeline(channels: 3, horizontalFlip: train, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225])
+            if train { p.randomResizedCrop = 224 } else { p.resize = 256; p.centerCrop = 224 }
             return p
         default:
             return .cifar(train: train)

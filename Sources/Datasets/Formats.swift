@@ -176,6 +176,37 @@ public enum DatasetFormats {
         return FileDataset(files: files, labels: labels, classNames: trainSet.classNames)
     }
 
+    // MARK: Stanford Dogs
+
+    /// Stanford Dogs' layout: `ROOT/Images/<breed>/*.jpg` and `ROOT/train_list.mat` /
+    /// `ROOT/test_list.mat` (MATLAB v5: `file_list`, a cell of paths relative to `Images/`, and
+    /// `labels`, 1-based breed numbers in the sorted order of the breed folders).
+    public static func stanfordDogs(root: String, train: Bool) throws -> FileDataset {
+        let listPath = root + (train ? "/train_list.mat" : "/test_list.mat")
+        let bytes = try read(listPath, expected: "Stanford Dogs' \(train ? "train" : "test") list (MATLAB v5 .mat)")
+        let mat: MATFile
+        do { mat = try MATFile(bytes, path: listPath) } catch let e as SerializationError { throw DataError.corrupt(path: listPath, reason: e.description) }
+        guard case .cell(let cells, _)? = mat.variables["file_list"] else {
+            throw DataError.corrupt(path: listPath, reason: "no 'file_list' cell array (variables: \(mat.variables.keys.sorted().joined(separator: ", ")))")
+        }
+        guard case .numeric(let numbers, _)? = mat.variables["labels"] else { throw DataError.corrupt(path: listPath, reason: "no numeric 'labels'") }
+        guard numbers.count == cells.count else { throw DataError.mismatch(path: listPath, reason: "\(numbers.count) labels for \(cells.count) files") }
+        let images = root + "/Images"
+        let classes = try FileManager.default.contentsOfDirectory(atPath: images).filter { !$0.hasPrefix(".") }.sorted()
+        guard !classes.isEmpty else { throw DataError.emptyFolder(path: images, expected: "one folder per breed") }
+        var files: [String] = [], labels: [Int] = []
+        for (i, (cell, number)) in zip(cells, numbers).enumerated() {
+            guard case .char(let relative) = cell else { throw DataError.corrupt(path: listPath, reason: "file_list entry \(i + 1) is not text") }
+            let label = Int(number) - 1
+            guard label >= 0, label < classes.count else {
+                throw DataError.mismatch(path: listPath, reason: "entry \(i + 1) has label \(Int(number)), but \(images) has \(classes.count) breeds")
+            }
+            files.append(images + "/" + relative)
+            labels.append(label)
+        }
+        return FileDataset(files: files, labels: labels, classNames: classes)
+    }
+
     // MARK: Image folders
 
     static let imageExtensions: Set<String> = ["jpg", "jpeg", "png"]

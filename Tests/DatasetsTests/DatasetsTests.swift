@@ -1,3 +1,4 @@
+import CImageCodecs
 import Datasets
 import Engine
 import Foundation
@@ -308,6 +309,60 @@ final class CIFARPythonTests: XCTestCase {
         try Data([0x80, 0x02, 0x7D]).write(to: URL(fileURLWithPath: folder + "/test"))
         XCTAssertThrowsError(try DatasetFormats.cifarPython(directory: folder, hundred: true, train: false)) {
             XCTAssertTrue("\($0)".contains("cifar-100-python/test"), "\($0)")
+        }
+    }
+}
+
+/// Stanford Dogs' layout, with MATLAB v5 lists written byte by byte (one variable compressed).
+final class StanfordDogsTests: XCTestCase {
+    static func le32(_ v: Int) -> [UInt8] { (0..<4).map { UInt8((v >> (8 * $0)) & 0xFF) } }
+    static func element(_ type: Int, _ data: [UInt8]) -> [UInt8] {
+        le32(type) + le32(data.count) + data + [UInt8](repeating: 0, count: (8 - data.count % 8) % 8)
+    }
+    static func matrix(_ name: String, classID: Int, dims: [Int], _ payload: [UInt8]) -> [UInt8] {
+        element(14, element(6, le32(classID) + le32(0)) + element(5, dims.flatMap(le32)) + element(1, Array(name.utf8)) + payload)
+    }
+    static func text(_ s: String) -> [UInt8] {
+        matrix("", classID: 4, dims: [1, s.utf16.count], element(4, s.utf16.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] }))
+    }
+    static func compressed(_ bytes: [UInt8]) -> [UInt8] {
+        var size = compressBound(UInt(bytes.count))
+        var out = [UInt8](repeating: 0, count: Int(size))
+        _ = compress(&out, &size, bytes, UInt(bytes.count))
+        return le32(15) + le32(Int(size)) + Array(out.prefix(Int(size)))
+    }
+    static func matFile(files: [String], labels: [UInt8]) -> [UInt8] {
+        let header = Array("MATLAB 5.0 MAT-file, written by a test".utf8) + [UInt8](repeating: 0x20, count: 116 - 38) + [UInt8](repeating: 0, count: 8) + [0x00, 0x01] + Array("IM".utf8)
+        let fileList = matrix("file_list", classID: 1, dims: [files.count, 1], files.flatMap(text))
+        // Labels are doubles stored as uint8, as MATLAB saves small integers.
+        let labelMatrix = matrix("labels", classID: 6, dims: [labels.count, 1], element(2, labels))
+        return header + compressed(fileList) + labelMatrix
+    }
+
+    func testReadsListsAndImages() throws {
+        let root = NSTemporaryDirectory() + "mmkd-dogs-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let image = Image(width: 3, height: 2, channels: 3, pixels: (0..<18).map { UInt8($0 * 10) })
+        for path in ["n02085620-Chihuahua/a.jpg", "n02085782-Japanese_spaniel/b.jpg", "n02085782-Japanese_spaniel/c.jpg"] {
+            try FileManager.default.createDirectory(atPath: root + "/Images/" + (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try Data(try ImageCodecs.encodeJPEG(image)).write(to: URL(fileURLWithPath: root + "/Images/" + path))
+        }
+        try Data(Self.matFile(files: ["n02085620-Chihuahua/a.jpg", "n02085782-Japanese_spaniel/b.jpg"], labels: [1, 2])).write(to: URL(fileURLWithPath: root + "/train_list.mat"))
+        try Data(Self.matFile(files: ["n02085782-Japanese_spaniel/c.jpg"], labels: [2])).write(to: URL(fileURLWithPath: root + "/test_list.mat"))
+        let (train, test) = try DatasetSpec(parsing: "stanford-dogs:\(root)").load()
+        XCTAssertEqual(train.classNames, ["n02085620-Chihuahua", "n02085782-Japanese_spaniel"])
+        XCTAssertEqual([train.label(at: 0), train.label(at: 1), test.label(at: 0)], [0, 1, 1])
+        XCTAssertEqual(try test.image(at: 0).width, 3)
+        let pipeline = try DatasetSpec(parsing: "stanford-dogs:\(root)").pipeline(train: false)
+        XCTAssertEqual(pipeline.outputSize(width: 500, height: 375).width, 224)
+
+        try Data(Self.matFile(files: ["x.jpg"], labels: [9])).write(to: URL(fileURLWithPath: root + "/test_list.mat"))
+        XCTAssertThrowsError(try DatasetFormats.stanfordDogs(root: root, train: false)) {
+            XCTAssertTrue("\($0)".contains("test_list.mat") && "\($0)".contains("label 9"), "\($0)")
+        }
+        try Data(Array("HDF5 file".utf8) + [UInt8](repeating: 0, count: 200)).write(to: URL(fileURLWithPath: root + "/test_list.mat"))
+        XCTAssertThrowsError(try DatasetFormats.stanfordDogs(root: root, train: false)) {
+            XCTAssertTrue("\($0)".contains("test_list.mat") && "\($0)".contains("MAT"), "\($0)")
         }
     }
 }
