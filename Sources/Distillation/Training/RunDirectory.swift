@@ -29,7 +29,7 @@ public struct RunDirectory: Sendable {
         var line = try JSONSerialization.data(withJSONObject: entry, options: [.sortedKeys])
         line.append(0x0A)
         let url = file("metrics.jsonl")
-        if !FileManager.default.fileExists(atPath: url.path) { FileManager.default.createFile(atPath: url.path, contents: nil) }
+        if !FileManager.default.fileExists(atPath: url.path) { _ = FileManager.default.createFile(atPath: url.path, contents: nil) }
         let handle = try FileHandle(forWritingTo: url)
         defer { try? handle.close() }
         try handle.seekToEnd()

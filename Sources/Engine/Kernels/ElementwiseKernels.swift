@@ -141,7 +141,7 @@ public enum ElementwiseKernels {
         out.initialize(repeating: 0, count: outCount)
         let total = Shape.count(shape)
         if total == 0 { return }
-        let (dims, sx, so) = coalesce(shape, Shape.strides(shape), outStrides)
+        let (dims, _, so) = coalesce(shape, Shape.strides(shape), outStrides)
         let inner = dims.last!, io = so.last!
         let outer = total / inner
         var index = [Int](repeating: 0, count: dims.count - 1)
@@ -166,7 +166,6 @@ public enum ElementwiseKernels {
                 offO -= so[d] * dims[d]; index[d] = 0
                 d -= 1
             }
-            _ = sx
         }
     }
 
