@@ -1,5 +1,6 @@
 import CImageCodecs
 import Foundation
+import Serialization
 
 /// Decoding of JPEG (libjpeg-turbo), PNG (libpng) and gzip (zlib) data.
 public enum ImageCodecs {
@@ -91,35 +92,8 @@ public enum ImageCodecs {
 
     /// Inflates gzip data (any number of members).
     public static func gunzip(_ bytes: [UInt8], path: String) throws -> [UInt8] {
-        var stream = z_stream()
-        guard inflateInit2_(&stream, 15 + 32, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
-            throw DataError.corrupt(path: path, reason: "cannot start the gzip decoder")
-        }
-        defer { inflateEnd(&stream) }
-        var output = [UInt8]()
-        output.reserveCapacity(bytes.count * 4)
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
-        var input = bytes
-        return try input.withUnsafeMutableBufferPointer { src in
-            stream.next_in = src.baseAddress
-            stream.avail_in = UInt32(src.count)
-            while true {
-                let status = chunk.withUnsafeMutableBufferPointer { dst -> Int32 in
-                    stream.next_out = dst.baseAddress
-                    stream.avail_out = UInt32(dst.count)
-                    return inflate(&stream, Z_NO_FLUSH)
-                }
-                let produced = chunk.count - Int(stream.avail_out)
-                output.append(contentsOf: chunk[0..<produced])
-                if status == Z_STREAM_END {
-                    if stream.avail_in == 0 { return output }
-                    inflateReset(&stream)  // another gzip member follows
-                } else if status != Z_OK {
-                    throw DataError.corrupt(path: path, reason: "gzip stream: \(stream.msg.map { String(cString: $0) } ?? "error \(status)")")
-                } else if produced == 0 && stream.avail_in == 0 {
-                    throw DataError.corrupt(path: path, reason: "gzip stream ends early")
-                }
-            }
+        do { return try Inflate.inflate(bytes, framing: .gzip, path: path) } catch let e as SerializationError {
+            throw DataError.corrupt(path: path, reason: e.description)
         }
     }
 }

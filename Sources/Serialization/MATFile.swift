@@ -1,4 +1,3 @@
-import CImageCodecs
 import Foundation
 
 /// A value of a MATLAB v5 `.mat` file.
@@ -33,7 +32,7 @@ public struct MATFile {
             var element = Array(bytes[dataStart..<(dataStart + size)])
             var elementType = type
             if type == 15 {
-                element = try MATFile.inflate(element, path: path)
+                element = try Inflate.inflate(element, framing: .zlib, path: path)
                 let (t, s, d, _) = try MATFile.tag(element, 0, path: path)
                 elementType = t
                 element = Array(element[d..<(d + s)])
@@ -59,29 +58,6 @@ public struct MATFile {
     }
 
     static func u32(_ b: [UInt8], _ p: Int) -> Int { Int(b[p]) | Int(b[p + 1]) << 8 | Int(b[p + 2]) << 16 | Int(b[p + 3]) << 24 }
-
-    static func inflate(_ input: [UInt8], path: String) throws -> [UInt8] {
-        var stream = z_stream()
-        guard inflateInit_(&stream, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
-            throw SerializationError.corrupt(path: path, reason: "cannot start zlib")
-        }
-        defer { inflateEnd(&stream) }
-        var output = [UInt8](), chunk = [UInt8](repeating: 0, count: 1 << 16), source = input
-        try source.withUnsafeMutableBufferPointer { src in
-            stream.next_in = src.baseAddress; stream.avail_in = UInt32(src.count)
-            while true {
-                let status = chunk.withUnsafeMutableBufferPointer { dst -> Int32 in
-                    stream.next_out = dst.baseAddress; stream.avail_out = UInt32(dst.count)
-                    return CImageCodecs.inflate(&stream, Z_NO_FLUSH)
-                }
-                output += chunk[0..<(chunk.count - Int(stream.avail_out))]
-                if status == Z_STREAM_END { return }
-                guard status == Z_OK else { throw SerializationError.corrupt(path: path, reason: "compressed element does not inflate (zlib status \(status))") }
-                if stream.avail_in == 0 && stream.avail_out != 0 { throw SerializationError.corrupt(path: path, reason: "compressed element ends early") }
-            }
-        }
-        return output
-    }
 
     /// Parses the contents of an miMATRIX element: (name, value).
     static func matrix(_ b: [UInt8], path: String) throws -> (String, MATValue) {

@@ -1,4 +1,3 @@
-import CImageCodecs
 import Foundation
 
 /// A minimal ZIP reader (central directory, stored and deflated entries), enough for PyTorch's
@@ -42,27 +41,8 @@ public struct ZipArchive {
         let raw = Array(data[start..<(start + e.compressed)])
         switch e.method {
         case 0: return raw
-        case 8: return try inflateRaw(raw, size: e.size, name: name)
+        case 8: return try Inflate.inflate(raw, framing: .raw, path: "\(path) (entry '\(name)')", sizeHint: e.size)
         default: throw SerializationError.unsupported(path: path, reason: "entry '\(name)' uses ZIP compression method \(e.method)")
         }
-    }
-
-    func inflateRaw(_ input: [UInt8], size: Int, name: String) throws -> [UInt8] {
-        var stream = z_stream()
-        guard inflateInit2_(&stream, -15, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
-            throw SerializationError.corrupt(path: path, reason: "cannot inflate '\(name)'")
-        }
-        defer { inflateEnd(&stream) }
-        var output = [UInt8](repeating: 0, count: max(size, 1))
-        var source = input
-        let status = source.withUnsafeMutableBufferPointer { src in
-            output.withUnsafeMutableBufferPointer { dst -> Int32 in
-                stream.next_in = src.baseAddress; stream.avail_in = UInt32(src.count)
-                stream.next_out = dst.baseAddress; stream.avail_out = UInt32(dst.count)
-                return inflate(&stream, Z_FINISH)
-            }
-        }
-        guard status == Z_STREAM_END else { throw SerializationError.corrupt(path: path, reason: "entry '\(name)' does not inflate (zlib status \(status))") }
-        return Array(output.prefix(size))
     }
 }
