@@ -1,0 +1,60 @@
+import Distillation
+import Engine
+import XCTest
+
+final class HardSampleBufferTests: XCTestCase {
+    /// Images whose every value is the sample's id, so slots can be traced.
+    func batch(ids: [Int]) -> Tensor {
+        Tensor.make([ids.count, 1, 2, 2]) { p, _ in for (i, id) in ids.enumerated() { for k in 0..<4 { p[i * 4 + k] = Float(id) } } }
+    }
+
+    /// Logits predicting `predicted[i]` for sample i (3 classes).
+    func logits(_ predicted: [Int]) -> Tensor {
+        Tensor.make([predicted.count, 3]) { p, _ in for (i, c) in predicted.enumerated() { for k in 0..<3 { p[i * 3 + k] = k == c ? 1 : 0 } } }
+    }
+
+    func testFillsThenReplacesOnlyWithMisclassifiedSamples() {
+        var buffer = HardSampleBuffer(capacity: 6, seed: 1)
+        buffer.offer(images: batch(ids: [0, 1, 2, 3]), labels: [0, 1, 2, 0], studentLogits: logits([0, 1, 2, 0]))
+        XCTAssertEqual(buffer.count, 4)
+        buffer.offer(images: batch(ids: [4, 5, 6, 7]), labels: [1, 1, 1, 1], studentLogits: logits([1, 1, 1, 1]))
+        XCTAssertTrue(buffer.isFull, "the second batch is truncated to the capacity")
+        XCTAssertEqual(buffer.images.map { $0.scalars[0] }, [0, 1, 2, 3, 4, 5])
+        // Full: only samples 10 and 12 are misclassified; they replace two distinct slots.
+        buffer.offer(images: batch(ids: [10, 11, 12, 13]), labels: [0, 1, 2, 0], studentLogits: logits([1, 1, 0, 0]))
+        let ids = buffer.images.map { Int($0.scalars[0]) }
+        XCTAssertEqual(ids.filter { $0 >= 10 }.sorted(), [10, 12])
+        XCTAssertEqual(buffer.labels[ids.firstIndex(of: 10)!], 0)
+        XCTAssertEqual(buffer.labels[ids.firstIndex(of: 12)!], 2)
+        // A batch without mistakes changes nothing.
+        let before = buffer.images.map { $0.scalars[0] }
+        buffer.offer(images: batch(ids: [20, 21]), labels: [0, 1], studentLogits: logits([0, 1]))
+        XCTAssertEqual(buffer.images.map { $0.scalars[0] }, before)
+    }
+
+    func testSamplesDistinctSlotsWithTheirCachedTeacherOutputs() {
+        var buffer = HardSampleBuffer(capacity: 8, seed: 3)
+        let teacher = Tensor.make([8, 3]) { p, _ in for i in 0..<24 { p[i] = Float(i / 3) } }  // row i holds i
+        buffer.offer(images: batch(ids: Array(0..<8)), labels: Array(0..<8).map { $0 % 3 }, studentLogits: logits(Array(repeating: 0, count: 8)),
+                     teacherOutputs: [teacher])
+        for _ in 0..<20 {
+            let (images, labels, outputs) = buffer.sample(5)
+            XCTAssertEqual(images.shape, [5, 1, 2, 2])
+            let ids = (0..<5).map { Int(images.scalars[$0 * 4]) }
+            XCTAssertEqual(Set(ids).count, 5, "distinct slots")
+            XCTAssertEqual(labels, ids.map { $0 % 3 })
+            XCTAssertEqual(outputs[0].shape, [5, 3])
+            XCTAssertEqual((0..<5).map { Int(outputs[0].scalars[$0 * 3]) }, ids, "cached outputs travel with their samples")
+        }
+    }
+
+    func testSameSeedSameReplacements() {
+        func run() -> [Float] {
+            var b = HardSampleBuffer(capacity: 4, seed: 9)
+            b.offer(images: batch(ids: [0, 1, 2, 3]), labels: [0, 0, 0, 0], studentLogits: logits([0, 0, 0, 0]))
+            b.offer(images: batch(ids: [5, 6]), labels: [1, 1], studentLogits: logits([0, 0]))
+            return b.images.map { $0.scalars[0] } + b.sample(3).images.scalars
+        }
+        XCTAssertEqual(run(), run())
+    }
+}
