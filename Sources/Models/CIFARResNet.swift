@@ -50,9 +50,7 @@ public final class CIFARResNet: Module, FeatureClassifier {
         fc = Linear(widths[3], classes)
         super.init()
         // Reference initialisation: kaiming-normal (fan-out) convolutions, BN at (1, 0).
-        var convs: [String: Tensor] = [:]
-        for (name, p) in namedParameters where p.rank == 4 { convs[name] = Initialization.kaimingNormalFanOut(p.shape) }
-        update(parameters: convs)
+        update(parameters: kaimingNormalConvolutionWeights())
     }
 
     public func features(_ x: Tensor) -> (features: [Tensor], logits: Tensor) {

@@ -58,9 +58,7 @@ public final class ImageNetResNet: Module, FeatureClassifier {
         layer3 = stage(256 * widen, blocks[2], 2); layer4 = stage(512 * widen, blocks[3], 2)
         fc = Linear(inPlanes, classes)
         super.init()
-        var convs: [String: Tensor] = [:]
-        for (name, p) in namedParameters where p.rank == 4 { convs[name] = Initialization.kaimingNormalFanOut(p.shape) }
-        update(parameters: convs)
+        update(parameters: kaimingNormalConvolutionWeights())
     }
 
     public func features(_ x: Tensor) -> (features: [Tensor], logits: Tensor) {

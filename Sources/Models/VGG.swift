@@ -35,10 +35,9 @@ public final class VGG: Module, FeatureClassifier {
         super.init()
         // Reference initialisation: kaiming-normal (fan-out) convs with zero bias, BN (1, 0),
         // linear N(0, 0.01) with zero bias.
-        var updates: [String: Tensor] = [:]
-        for (name, p) in namedParameters {
-            if p.rank == 4 { updates[name] = Initialization.kaimingNormalFanOut(p.shape) }
-            else if name.hasPrefix("block"), name.hasSuffix(".bias"), p.shape == [p.count], isConvBias(name) { updates[name] = Tensor.zeros(p.shape) }
+        var updates = kaimingNormalConvolutionWeights()
+        for (name, p) in namedParameters where name.hasPrefix("block") && name.hasSuffix(".bias") && isConvBias(name) {
+            updates[name] = Tensor.zeros(p.shape)
         }
         updates["classifier.weight"] = Tensor.randomNormal(classifier.weight.shape, std: 0.01, generator: &Initialization.generator)
         updates["classifier.bias"] = Tensor.zeros([classes])

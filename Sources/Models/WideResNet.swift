@@ -57,8 +57,7 @@ public final class WideResNet: Module, FeatureClassifier {
         fc = Linear(widths[3], classes)
         super.init()
         // Reference initialisation: kaiming-normal (fan-out) convolutions, BN at (1, 0), zero linear bias.
-        var updates: [String: Tensor] = [:]
-        for (name, p) in namedParameters where p.rank == 4 { updates[name] = Initialization.kaimingNormalFanOut(p.shape) }
+        var updates = kaimingNormalConvolutionWeights()
         updates["fc.bias"] = Tensor.zeros([classes])
         update(parameters: updates)
     }

@@ -32,3 +32,11 @@ public enum Initialization {
         Tensor.randomNormal(shape, std: (2 / Float(fans(shape).fanOut)).squareRoot(), generator: &generator)
     }
 }
+
+extension Module {
+    /// Fresh `kaiming_normal_(mode='fan_out', nonlinearity='relu')` values for every convolution weight
+    /// (rank-4 parameter), by name, for `update(parameters:)`: the reference models' initialisation.
+    public func kaimingNormalConvolutionWeights() -> [String: Tensor] {
+        Dictionary(uniqueKeysWithValues: namedParameters.filter { $0.1.rank == 4 }.map { ($0.0, Initialization.kaimingNormalFanOut($0.1.shape)) })
+    }
+}

@@ -4,10 +4,7 @@ import CDNNL
 /// objects and layout-converting arguments. Everything here runs on the caller's thread.
 enum DNNL {
     static let argSrc: Int32 = 1, argDst: Int32 = 17, argWeights: Int32 = 33, argBias: Int32 = 41
-    static let argMean: Int32 = 49, argVariance: Int32 = 50, argScale: Int32 = 51, argShift: Int32 = 52
-    static let argWorkspace: Int32 = 64
     static let argDiffSrc: Int32 = 129, argDiffDst: Int32 = 145, argDiffWeights: Int32 = 161
-    static let argDiffScale: Int32 = 255, argDiffShift: Int32 = 256
 
     nonisolated(unsafe) static let engine: dnnl_engine_t = {
         _ = EngineThreads.configure

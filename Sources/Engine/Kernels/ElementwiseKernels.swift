@@ -3,7 +3,7 @@ import Foundation
 /// Raw-pointer elementwise kernels. No autodiff, no shapes beyond what is passed in.
 public enum ElementwiseKernels {
     public enum Binary: Sendable { case add, sub, mul, div, max, min, pow, greater, equal, maskPositive }
-    public enum Unary: Sendable { case neg, exp, log, sqrt, rsqrt, abs, relu, sign, sigmoid, tanh, square, reciprocal, step }
+    public enum Unary: Sendable { case neg, exp, log, sqrt, rsqrt, abs, relu, sign, sigmoid, tanh, square, reciprocal }
 
     @inline(__always) static func apply(_ op: Binary, _ a: Float, _ b: Float) -> Float {
         switch op {
@@ -34,7 +34,6 @@ public enum ElementwiseKernels {
         case .tanh: return Foundation.tanhf(x)
         case .square: return x * x
         case .reciprocal: return 1 / x
-        case .step: return x > 0 ? 1 : 0
         }
     }
 
@@ -47,7 +46,6 @@ public enum ElementwiseKernels {
             case .relu: for i in r { out[i] = x[i] > 0 ? x[i] : 0 }
             case .neg: for i in r { out[i] = -x[i] }
             case .square: for i in r { out[i] = x[i] * x[i] }
-            case .step: for i in r { out[i] = x[i] > 0 ? 1 : 0 }
             default: for i in r { out[i] = apply(op, x[i]) }
             }
         }

@@ -19,6 +19,4 @@ public enum EngineThreads {
         openblas_set_num_threads(Int32(env["MMKD_BLAS_THREADS"].flatMap(Int.init) ?? 1))
     }()
 
-    /// Threads of the OpenMP pool (oneDNN and Swift kernels).
-    public static var poolThreads: Int { _ = configure; return Parallel.workers }
 }

@@ -154,8 +154,6 @@ extension Tensor {
 
     /// -1, 0 or 1 per value; a constant (no gradient).
     public func sign() -> Tensor { Tensor.unary("sign", .sign, self, backward: nil) }
-    /// 1 where the value is > 0, else 0; a constant (no gradient).
-    public func positiveMask() -> Tensor { Tensor.unary("step", .step, self, backward: nil) }
     /// 1 where `self > other`, else 0; a constant.
     public func greater(_ other: Tensor) -> Tensor { Tensor.binary("gt", .greater, self, other, backward: nil) }
     /// 1 where `self == other`, else 0; a constant.

@@ -59,12 +59,4 @@ public enum StoragePool {
         }
     }
 
-    /// Returns every cached buffer to the system.
-    public static func drain() {
-        lock.lock()
-        for p in buckets.values.joined() { p.deallocate() }
-        buckets = [:]
-        cachedBytes = 0
-        lock.unlock()
-    }
 }
