@@ -37,7 +37,7 @@ let package = Package(
             swiftSettings: fastMath),
         .testTarget(name: "EngineTests", dependencies: ["Engine"], resources: [.copy("Fixtures")], swiftSettings: fastMath),
         .testTarget(name: "NNTests", dependencies: ["NN", "Engine"], resources: [.copy("Fixtures")], swiftSettings: fastMath),
-        .testTarget(name: "DistillationTests", dependencies: ["Distillation", "Checkpoints", "Datasets", "Models", "NN", "Engine"], swiftSettings: fastMath),
+        .testTarget(name: "DistillationTests", dependencies: ["Distillation", "Checkpoints", "Datasets", "Models", "NN", "Engine"], resources: [.copy("Fixtures")], swiftSettings: fastMath),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Models", "NN", "Engine"], resources: [.copy("Fixtures")], swiftSettings: fastMath),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Serialization", "CImageCodecs", "Engine"], swiftSettings: fastMath),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Engine"], resources: [.copy("Fixtures")], swiftSettings: fastMath),

@@ -57,9 +57,19 @@ class CIFARResNet(nn.Module):
         self.fc = nn.Linear(widths[3], classes)
 
     def forward(self, x):
-        x = F.relu(self.bn1(self.conv1(x)))
-        x = self.layer3(self.layer2(self.layer1(x)))
-        return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
+        return self.features(x)[1]
+
+    def features(self, x):
+        """RepDistiller's forward(is_feat=True): ([stem, layer1, layer2, layer3, pooled], logits)."""
+        f0 = F.relu(self.bn1(self.conv1(x)))
+        f1 = self.layer1(f0)
+        f2 = self.layer2(f1)
+        f3 = self.layer3(f2)
+        pooled = F.adaptive_avg_pool2d(f3, 1).flatten(1)
+        return [f0, f1, f2, f3, pooled], self.fc(pooled)
+
+    def classify(self, penultimate):
+        return self.fc(F.adaptive_avg_pool2d(penultimate, 1).flatten(1))
 
 
 class VGG(nn.Module):
@@ -86,12 +96,19 @@ class VGG(nn.Module):
         self.classifier = nn.Linear(512, classes)
 
     def forward(self, x):
-        x = F.relu(self.block0(x))
-        x = F.relu(self.block1(F.max_pool2d(x, 2)))
-        x = F.relu(self.block2(F.max_pool2d(x, 2)))
-        x = F.relu(self.block3(F.max_pool2d(x, 2)))
-        x = F.relu(self.block4(x))
-        return self.classifier(F.adaptive_avg_pool2d(x, 1).flatten(1))
+        return self.features(x)[1]
+
+    def features(self, x):
+        f0 = F.relu(self.block0(x))
+        f1 = F.relu(self.block1(F.max_pool2d(f0, 2)))
+        f2 = F.relu(self.block2(F.max_pool2d(f1, 2)))
+        f3 = F.relu(self.block3(F.max_pool2d(f2, 2)))
+        f4 = F.relu(self.block4(f3))
+        pooled = F.adaptive_avg_pool2d(f4, 1).flatten(1)
+        return [f0, f1, f2, f3, f4, pooled], self.classifier(pooled)
+
+    def classify(self, penultimate):
+        return self.classifier(F.adaptive_avg_pool2d(penultimate, 1).flatten(1))
 
 
 def make_model(arch, classes):

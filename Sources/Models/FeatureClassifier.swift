@@ -6,6 +6,10 @@ import NN
 /// and CA-MKD match), as the reference zoo's `forward(x, is_feat=True)` does.
 public protocol FeatureClassifier: Module {
     func features(_ x: Tensor) -> (features: [Tensor], logits: Tensor)
+    /// The network's own head applied to a penultimate map (feature index −2) of the right channel
+    /// count: `classify(penultimate: features(x).features[-2]) == features(x).logits`. CA-MKD feeds
+    /// projected student maps through each teacher's head.
+    func classify(penultimate: Tensor) -> Tensor
 }
 
 extension FeatureClassifier {

@@ -69,6 +69,8 @@ public final class ImageNetResNet: Module, FeatureClassifier {
         let pooled = f4.adaptiveAvgPool2d((1, 1)).flattened()
         return ([f0, f1, f2, f3, f4, pooled], fc(pooled))
     }
+
+    public func classify(penultimate f: Tensor) -> Tensor { fc(f.adaptiveAvgPool2d((1, 1)).flattened()) }
 }
 
 /// Holds a block of either kind under its own state-dict names (it adds no level of its own).

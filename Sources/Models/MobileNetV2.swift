@@ -85,4 +85,6 @@ public final class MobileNetV2: Module, FeatureClassifier {
         let pooled = f4.adaptiveAvgPool2d((1, 1)).flattened()
         return ([f0, f1, f2, f3, f4, pooled], classifier(pooled))
     }
+
+    public func classify(penultimate f: Tensor) -> Tensor { classifier(f.adaptiveAvgPool2d((1, 1)).flattened()) }
 }

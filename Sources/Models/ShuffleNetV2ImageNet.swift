@@ -76,4 +76,6 @@ public final class ShuffleNetV2ImageNet: Module, FeatureClassifier {
         let pooled = conv5(f3).mean(axes: [2, 3])
         return ([f0, f1, f2, f3, pooled], fc(pooled))
     }
+
+    public func classify(penultimate f: Tensor) -> Tensor { fc(conv5(f).mean(axes: [2, 3])) }
 }

@@ -65,6 +65,8 @@ public final class ShuffleNetV1: Module, FeatureClassifier {
         let pooled = f3.adaptiveAvgPool2d((1, 1)).flattened()
         return ([f0, f1, f2, f3, pooled], linear(pooled))
     }
+
+    public func classify(penultimate f: Tensor) -> Tensor { linear(f.adaptiveAvgPool2d((1, 1)).flattened()) }
 }
 
 /// ShuffleNet v2 unit: the channels split in half; one half passes, the other goes 1×1 → BN → ReLU →
@@ -142,4 +144,6 @@ public final class ShuffleNetV2: Module, FeatureClassifier {
         let pooled = f3.adaptiveAvgPool2d((1, 1)).flattened()
         return ([f0, f1, f2, f3, pooled], linear(pooled))
     }
+
+    public func classify(penultimate f: Tensor) -> Tensor { linear(f.adaptiveAvgPool2d((1, 1)).flattened()) }
 }

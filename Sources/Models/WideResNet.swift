@@ -70,4 +70,6 @@ public final class WideResNet: Module, FeatureClassifier {
         let pooled = f3.adaptiveAvgPool2d((1, 1)).flattened()
         return ([f0, f1, f2, f3, pooled], fc(pooled))
     }
+
+    public func classify(penultimate f: Tensor) -> Tensor { fc(f.adaptiveAvgPool2d((1, 1)).flattened()) }
 }

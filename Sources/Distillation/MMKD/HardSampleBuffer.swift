@@ -65,3 +65,13 @@ public struct HardSampleBuffer {
         return (batch, slots.map { labels[$0] }, outputs)
     }
 }
+
+extension HardSampleBuffer {
+    /// Replaces the contents with stored samples (resuming a run): images `[N, C, H, W]`, labels,
+    /// and each cached output batched `[N, …]`. The generator is left as it is.
+    public mutating func restore(images batch: Tensor, labels stored: [Int], cached outputs: [Tensor]) {
+        precondition(batch.shape[0] == stored.count && stored.count <= capacity, "HardSampleBuffer.restore: \(batch.shape[0]) images, \(stored.count) labels, capacity \(capacity)")
+        images = []; labels = []; cached = []
+        offer(images: batch, labels: stored, studentLogits: Tensor.zeros([stored.count, 1]), teacherOutputs: outputs)
+    }
+}

@@ -12,7 +12,10 @@ public struct Adam: Optimizer {
         self.learningRate = learningRate; self.beta1 = beta1; self.beta2 = beta2; self.eps = eps; self.weightDecay = weightDecay
     }
 
-    public struct State { public var step: Int; public var expAvg: Tensor; public var expAvgSq: Tensor }
+    public struct State {
+        public var step: Int; public var expAvg: Tensor; public var expAvgSq: Tensor
+        public init(step: Int, expAvg: Tensor, expAvgSq: Tensor) { self.step = step; self.expAvg = expAvg; self.expAvgSq = expAvgSq }
+    }
 
     public func step(parameter p: Tensor, gradient g0: Tensor, state: State?) -> (Tensor, State) {
         let g = weightDecay != 0 ? g0 + p * weightDecay : g0

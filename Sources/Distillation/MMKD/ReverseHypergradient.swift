@@ -1,0 +1,82 @@
+import Engine
+import NN
+
+/// The hypergradient of MMKD's meta step (DESIGN.md §3, step 9c–e): look-ahead SGD steps on the
+/// learner, then Reverse-HG replay of them, newest first, with the adjoint (a0, a1) of (parameters,
+/// momentum) started at the validation gradient: per step, h = ∂/∂θ⟨g_j, −lr·a0 + a1⟩ and its
+/// ∂/∂φ accumulated into the meta gradients; a0 ← a0·(1 − lr·wd) + wd·a1 + h,
+/// a1 ← m·a1 − lr·m·a0 (the official update, which ignores Nesterov in the adjoint).
+///
+/// `exact` keeps each look-ahead step's gradient graph (`create_graph`) and back-propagates the
+/// replay through it, so no forward or backward is recomputed. `firstOrder` drops h and estimates
+/// the mixed term by central differences, ∂/∂φ L_j(θ ± ε·v) with ε = 0.01/‖v‖ (DARTS), which needs
+/// two student forwards per step and no backward through the student.
+///
+/// The learner's parameters and the optimiser state change during the look-ahead; callers snapshot
+/// and roll back (MMKD's step 9g).
+public struct ReverseHypergradient {
+    /// One look-ahead step: the loss at the learner's current parameters, and whether it depends on
+    /// the meta parameters at all (the cross-entropy step does not).
+    public struct Step {
+        public var loss: () -> Tensor
+        public var dependsOnMeta: Bool
+        public init(dependsOnMeta: Bool, loss: @escaping () -> Tensor) { self.loss = loss; self.dependsOnMeta = dependsOnMeta }
+    }
+
+    public let mode: HypergradientMode
+
+    public init(mode: HypergradientMode) { self.mode = mode }
+
+    /// Runs `steps` as look-ahead SGD steps of `optimizer` on `learner`, then `validation` at the
+    /// resulting parameters, and returns ∂validation/∂metaParameters through the steps.
+    public func metaGradients(learner: Module, optimizer: OptimizerDriver<SGD>, steps: [Step], validation: () -> Tensor,
+                              metaParameters: [Tensor]) -> [Tensor] {
+        var driver = optimizer
+        let names = learner.namedParameters.map(\.0)
+        let sgd = driver.optimizer
+        let (lr, m, wd) = (sgd.learningRate, sgd.momentum, sgd.weightDecay)
+        var records: [(parameters: [Tensor], gradients: [Tensor])] = []
+        for step in steps {
+            let parameters = learner.parameters
+            let g = gradients(of: step.loss(), wrt: parameters, createGraph: mode == .exact)
+            records.append((parameters, g))
+            driver.update(learner, gradients: Dictionary(uniqueKeysWithValues: zip(names, g.map { $0.detached() })))
+        }
+        var a0 = gradients(of: validation(), wrt: learner.parameters)
+        var a1 = a0.map { Tensor.zeros($0.shape) }
+        var meta = metaParameters.map { Tensor.zeros($0.shape) }
+
+        for (index, record) in records.enumerated().reversed() {
+            let v = zip(a0, a1).map { $1 - $0 * lr }
+            var h: [Tensor]
+            switch mode {
+            case .exact:
+                let x = zip(record.gradients, v).map { ($0 * $1).sum() }.reduce(Tensor(scalar: 0), +)
+                let all = gradients(of: x, wrt: record.parameters + (steps[index].dependsOnMeta ? metaParameters : []))
+                h = Array(all.prefix(record.parameters.count))
+                if steps[index].dependsOnMeta { meta = zip(meta, all.dropFirst(record.parameters.count)).map { $0 + $1 } }
+            case .firstOrder:
+                h = []
+                if steps[index].dependsOnMeta {
+                    let norm = v.map { $0.square().sum().item }.reduce(0, +).squareRoot()
+                    if norm > 0 {
+                        let eps = 0.01 / norm
+                        func metaGradient(at sign: Float) -> [Tensor] {
+                            learner.update(parameters: Dictionary(uniqueKeysWithValues: zip(names, zip(record.parameters, v).map { ($0 + $1 * (sign * eps)).detached() })))
+                            return gradients(of: steps[index].loss(), wrt: metaParameters)
+                        }
+                        let plus = metaGradient(at: 1), minus = metaGradient(at: -1)
+                        meta = zip(meta, zip(plus, minus)).map { $0 + ($1.0 - $1.1) / (2 * eps) }
+                    }
+                }
+            }
+            let oldA0 = a0
+            a0 = a0.indices.map { i in
+                let decayed = oldA0[i] * (1 - lr * wd) + a1[i] * wd
+                return h.isEmpty ? decayed : decayed + h[i]
+            }
+            a1 = a1.indices.map { i in a1[i] * m - oldA0[i] * (lr * m) }
+        }
+        return meta.map { $0.detached() }
+    }
+}

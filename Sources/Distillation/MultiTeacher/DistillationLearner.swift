@@ -1,0 +1,29 @@
+import Engine
+import Models
+import NN
+
+/// Everything the distillation optimiser trains: the student and the per-teacher regressors. One
+/// module, so one snapshot, one `update(parameters:)` and one SGD state cover them all (MMKD's
+/// rollback includes all of them). State-dict names: `student.*`, `regressors.K.*`.
+public final class DistillationLearner: Module {
+    public let student: any FeatureClassifier
+    public let regressors: [FeatureRegressor]
+
+    public init(student: any FeatureClassifier, regressors: [FeatureRegressor]) {
+        self.student = student; self.regressors = regressors
+        super.init()
+    }
+}
+
+/// MMKD's two meta-weight networks (logits: width C; features: width B). State-dict names
+/// `logit.*`, `feature.*`.
+public final class MMKDMetaNetworks: Module {
+    public let logit: MetaWeightNetwork
+    public let feature: MetaWeightNetwork
+
+    public init(teachers: Int, classes: Int, batchSize: Int) {
+        logit = MetaWeightNetwork(teachers: teachers, width: classes)
+        feature = MetaWeightNetwork(teachers: teachers, width: batchSize)
+        super.init()
+    }
+}

@@ -1,0 +1,62 @@
+import Checkpoints
+import Engine
+import Foundation
+import Models
+import NN
+
+/// What a distillation method reads from a teacher for one batch, computed without gradients.
+public struct TeacherOutputs {
+    public var logits: Tensor
+    /// The penultimate spatial map (feature index −2), matched by MMKD, CA-MKD and AEKD-feature.
+    public var penultimate: Tensor
+    /// FitNet's hint map (feature index 2).
+    public var hint: Tensor
+
+    public init(logits: Tensor, penultimate: Tensor, hint: Tensor) {
+        self.logits = logits; self.penultimate = penultimate; self.hint = hint
+    }
+}
+
+/// A trained network that never trains again: evaluation mode (running BN statistics), no
+/// gradients, loaded from a safetensors or PyTorch `.pth` checkpoint.
+public final class FrozenTeacher {
+    public let arch: String
+    public let model: any FeatureClassifier
+    /// Where the weights came from, for reports.
+    public let source: String
+
+    public init(arch: String, model: any FeatureClassifier, source: String) {
+        self.arch = arch; self.model = model; self.source = source
+        model.eval()
+    }
+
+    /// Loads `ARCH` weights for `classes` classes from `path` (`.safetensors`, or `.pth`/`.pt` as
+    /// saved by `torch.save`); a checkpoint of another architecture or class count names the first
+    /// mismatching key.
+    public static func load(arch: String, checkpoint path: String, classes: Int) throws -> FrozenTeacher {
+        let model = try ModelZoo.make(arch, classes: classes)
+        let url = URL(fileURLWithPath: path)
+        guard FileManager.default.fileExists(atPath: path) else { throw CheckpointError.missing(path: path) }
+        if path.hasSuffix(".pth") || path.hasSuffix(".pt") || path.hasSuffix(".tar") {
+            let contents = try TorchCheckpoint.read(url)
+            let state = Dictionary(contents.tensors, uniquingKeysWith: { a, _ in a })
+            do { try model.validate(state) } catch let e as StateDictError {
+                throw CheckpointError.architectureMismatch(path: path, reason: "\(arch) with \(classes) classes: \(e.description)")
+            }
+            model.load(state)
+        } else {
+            do { try ModelCheckpoint.load(url, into: model) } catch CheckpointError.architectureMismatch(_, let reason) {
+                throw CheckpointError.architectureMismatch(path: path, reason: "\(arch) with \(classes) classes: \(reason)")
+            }
+        }
+        return FrozenTeacher(arch: arch, model: model, source: path)
+    }
+
+    /// Logits, penultimate map and hint map of a batch.
+    public func outputs(_ images: Tensor) -> TeacherOutputs {
+        withoutGrad {
+            let (features, logits) = model.features(images)
+            return TeacherOutputs(logits: logits, penultimate: features[features.count - 2], hint: features[2])
+        }
+    }
+}
