@@ -121,4 +121,53 @@ final class DistillationFixtureTests: XCTestCase {
         let svm = OneClassSVM.teacherWeights(vectors: vectors)
         assertClose(svm.map(Float.init), base["svm_weights"] as! [Double], 1e-5, "one-class SVM weights (3 points, one at its bound)")
     }
+
+    func testFirstOrderHypergradientPointsLikeTheExactOne() throws {
+        let f = try Fixture()
+        let objective = try f.objective(method: .mmkd, form: .oneByOne)
+        objective.learner.train()
+        let th = f.teachers.map { $0.outputs(f.xh) }
+        let sgd = OptimizerDriver(SGD(learningRate: 0.05, momentum: 0.9, weightDecay: 5e-4, nesterov: true))
+        let snapshot = objective.learner.snapshot()
+        var hyper = objective.hyper
+        let exact = MMKDMetaStep(hyper: hyper).metaGradients(objective: objective, optimizer: sgd, images: f.xh, labels: f.yh, teacherOutputs: th)
+        objective.learner.restore(snapshot)
+        hyper.hypergradient = .firstOrder
+        let approx = MMKDMetaStep(hyper: hyper).metaGradients(objective: objective, optimizer: sgd, images: f.xh, labels: f.yh, teacherOutputs: th)
+        objective.learner.restore(snapshot)
+        for net in ["logit", "feature"] {
+            let names = exact.keys.filter { $0.hasPrefix(net) }.sorted()
+            let a = names.flatMap { exact[$0]!.scalars.map(Double.init) }, b = names.flatMap { approx[$0]!.scalars.map(Double.init) }
+            let dot = zip(a, b).map { $0 * $1 }.reduce(0, +)
+            let cosine = dot / (a.map { $0 * $0 }.reduce(0, +).squareRoot() * b.map { $0 * $0 }.reduce(0, +).squareRoot())
+            XCTAssertGreaterThan(cosine, 0.9, "\(net) network: cosine of first-order and exact hypergradients")
+        }
+    }
+
+    func testOfficialCompatibilityKeepsOneBatchNormUpdateAndRawSimilarities() throws {
+        let f = try Fixture()
+        let objective = try f.objective(method: .mmkd, form: .oneByOne)
+        var hyper = objective.hyper
+        hyper.compatOfficial = true
+        hyper.regressor = .convs
+        XCTAssertEqual(hyper.effectiveRegressor, .oneByOne, "the official --convs never takes effect")
+        let official = MultiTeacherObjective(hyper: hyper, learner: objective.learner, teachers: f.teachers, metaNetworks: objective.metaNetworks)
+        official.learner.train()
+        let th = f.teachers.map { $0.outputs(f.xh) }
+        let before = official.learner.snapshot()
+        _ = withoutGrad { official.terms(images: f.xh, labels: f.yh, teacherOutputs: th, part: .matching) }
+        let oneUpdate = Dictionary(uniqueKeysWithValues: official.learner.namedBuffers)
+        official.learner.restore(before)
+        var step = MMKDMetaStep(hyper: hyper)
+        step.run(objective: official, optimizer: OptimizerDriver(SGD(learningRate: 0.05, momentum: 0.9, weightDecay: 5e-4, nesterov: true)),
+                 images: f.xh, labels: f.yh, teacherOutputs: th)
+        for (name, t) in official.learner.namedParameters { XCTAssertEqual(t.scalars, before[name]!.scalars, "\(name) returns exactly") }
+        for (name, t) in official.learner.namedBuffers { XCTAssertEqual(t.scalars, oneUpdate[name]!.scalars, "\(name) keeps one extra update") }
+        XCTAssertNotEqual(official.learner.namedBuffers.first { $0.0.hasSuffix("running_mean") }!.1.scalars,
+                          before.first { $0.key.hasSuffix("running_mean") }!.value.scalars)
+        // Raw similarities: the weights differ from the normalised ones.
+        let raw = official.terms(images: f.x, labels: f.y, teacherOutputs: f.teachers.map { $0.outputs(f.x) }, part: .full(epoch: 0))
+        let normalised = objective.terms(images: f.x, labels: f.y, teacherOutputs: f.teachers.map { $0.outputs(f.x) }, part: .full(epoch: 0))
+        XCTAssertNotEqual(raw.featureWeights!.scalars, normalised.featureWeights!.scalars)
+    }
 }

@@ -60,6 +60,8 @@ final class ReferenceZooTests: XCTestCase {
             let (features, logits) = withoutGrad { model.features(x) }
             let expectedLogits = (fixture["logits"] as! [[NSNumber]]).flatMap { $0.map(\.floatValue) }
             XCTAssertLessThanOrEqual(relativeError(logits.scalars, expectedLogits), 1e-3, "\(name) logits")
+            let headLogits = withoutGrad { model.classify(penultimate: features[features.count - 2]) }
+            XCTAssertLessThanOrEqual(relativeError(headLogits.scalars, logits.scalars), 1e-6, "\(name): its head on its penultimate map gives its logits")
             let expectedFeatures = fixture["features"] as! [[String: Any]]
             XCTAssertEqual(features.count, expectedFeatures.count, "\(name) feature count")
             for (i, (f, e)) in zip(features, expectedFeatures).enumerated() {

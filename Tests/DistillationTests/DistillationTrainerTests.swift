@@ -1,0 +1,113 @@
+import Checkpoints
+import Datasets
+import Distillation
+import Engine
+import Foundation
+import Models
+import NN
+import XCTest
+
+/// Distillation runs on a tiny CIFAR-10-format data set and random teachers written by the test.
+final class DistillationTrainerTests: XCTestCase {
+    var folder: String!
+
+    override func setUpWithError() throws {
+        folder = NSTemporaryDirectory() + "mmkd-distill-\(UUID().uuidString)"
+        let data = folder + "/cifar-10-batches-bin"
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        var g = RandomGenerator(seed: 12)
+        func batch(_ n: Int) -> Data {
+            var bytes: [UInt8] = []
+            for _ in 0..<n {
+                let label = UInt8(g.next() % 10)
+                bytes.append(label)
+                bytes += (0..<3072).map { _ in UInt8(truncatingIfNeeded: Int(label) * 20 + Int(g.next() % 40)) }
+            }
+            return Data(bytes)
+        }
+        for b in 1...5 { try batch(8).write(to: URL(fileURLWithPath: data + "/data_batch_\(b).bin")) }
+        try batch(16).write(to: URL(fileURLWithPath: data + "/test_batch.bin"))
+        for (i, arch) in ["resnet14", "resnet8"].enumerated() {
+            Initialization.seed(UInt64(100 + i))
+            let model = try ModelZoo.make(arch, classes: 10)
+            try ModelCheckpoint.save(model, metadata: ["arch": arch], to: URL(fileURLWithPath: folder + "/teacher\(i).safetensors"))
+        }
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: folder) }
+
+    func configuration(_ method: DistillationMethod) -> DistillationConfiguration {
+        let teachers = method == .kd ? [TeacherSpec(arch: "resnet14", checkpoint: folder + "/teacher0.safetensors")]
+            : [TeacherSpec(arch: "resnet14", checkpoint: folder + "/teacher0.safetensors"), TeacherSpec(arch: "resnet8", checkpoint: folder + "/teacher1.safetensors")]
+        var c = DistillationConfiguration(student: "resnet8", data: "cifar10:\(folder!)", teachers: teachers, method: method)
+        c.training.epochs = 3; c.training.batchSize = 8; c.training.milestones = [2]; c.training.seed = 5
+        c.hyper.bufferSize = 16; c.hyper.metaFrequency = 2
+        return c
+    }
+
+    func testKilledMMKDRunResumesBitIdentically() throws {
+        let straight = try DistillationTrainer(config: configuration(.mmkd), run: try RunDirectory(folder + "/runs/a"), resume: false)
+        try straight.train(progress: nil)
+
+        let runB = try RunDirectory(folder + "/runs/b")
+        let first = try DistillationTrainer(config: configuration(.mmkd), run: runB, resume: false)
+        try first.train(progress: nil, stopAfter: 1)   // "killed" after epoch 1
+        let resumed = try DistillationTrainer(config: configuration(.mmkd), run: runB, resume: true)
+        XCTAssertEqual(resumed.nextEpoch, 1)
+        XCTAssertEqual(resumed.buffer.count, 16, "the hard buffer comes back")
+        try resumed.train(progress: nil)
+
+        let pairs = zip(straight.learner.stateDict + straight.metaNetworks!.stateDict, resumed.learner.stateDict + resumed.metaNetworks!.stateDict)
+        for ((n1, t1), (n2, t2)) in pairs {
+            XCTAssertEqual(n1, n2)
+            XCTAssertEqual(t1.scalars, t2.scalars, "\(n1) differs after resuming")
+        }
+        XCTAssertEqual(straight.buffer.labels, resumed.buffer.labels)
+        let a = straight.run.metrics(), b = runB.metrics()
+        XCTAssertEqual(a.count, 3)
+        XCTAssertEqual(a.map { $0["test_top1"] as? Double }, b.map { $0["test_top1"] as? Double })
+        XCTAssertEqual(a.map { $0["logit_weight_mean"] as? [Double] }, b.map { $0["logit_weight_mean"] as? [Double] })
+        XCTAssertEqual(a.map { $0["feature_weight_mean"] as? [Double] }, b.map { $0["feature_weight_mean"] as? [Double] })
+        XCTAssertEqual(a.first?["meta_steps"] as? Int, 3, "5 batches, meta every 2: iterations 0, 2, 4")
+        for file in ["config.json", "summary.md", "best.safetensors", "last.safetensors", "distiller.safetensors", "resume.safetensors"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: runB.file(file).path), file)
+        }
+        // Three meta steps per epoch, each an Adam step of every meta parameter, restored on resume.
+        XCTAssertEqual(resumed.metaStep!.adam.states["logit.fc2.bias"]?.step, 9)
+        XCTAssertEqual(resumed.metaStep!.adam.states["feature.fc1.weight"]?.step, 9)
+    }
+
+    func testEveryMethodTrainsAndLogsItsWeights() throws {
+        for method in DistillationMethod.allCases {
+            let run = try RunDirectory(folder + "/runs/\(method.rawValue)")
+            var c = configuration(method)
+            c.training.epochs = 1
+            let trainer = try DistillationTrainer(config: c, run: run, resume: false)
+            let teachers = try trainer.evaluateTeachers(progress: nil)
+            XCTAssertEqual(teachers.teachers.count, c.teachers.count)
+            XCTAssertEqual(teachers.ensemble.count, 16)
+            try trainer.train(progress: nil)
+            let m = run.metrics()
+            XCTAssertEqual(m.count, 1, method.rawValue)
+            let w = m[0]["logit_weight_mean"] as? [Double]
+            XCTAssertEqual(w?.count, c.teachers.count, "\(method.rawValue) logs one logit weight per teacher")
+            XCTAssertEqual(w?.reduce(0, +) ?? 0, method == .ebkd ? Double(c.teachers.count - 1) : 1, accuracy: 1e-4, method.rawValue)
+            if method.usesFeatures { XCTAssertEqual((m[0]["feature_weight_mean"] as? [Double])?.count, c.teachers.count, method.rawValue) }
+            XCTAssertTrue((m[0]["train_loss"] as? Double ?? .nan).isFinite, method.rawValue)
+        }
+    }
+
+    func testTeacherOfTheWrongArchitectureIsNamed() throws {
+        var c = configuration(.aver)
+        c.teachers[1].arch = "resnet20"
+        XCTAssertThrowsError(try DistillationTrainer(config: c, run: try RunDirectory(folder + "/runs/bad"), resume: false)) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("teacher1.safetensors") && text.contains("resnet20"), text)
+        }
+        c = configuration(.camkd)
+        c.teachers.removeLast()
+        XCTAssertThrowsError(try DistillationTrainer(config: c, run: try RunDirectory(folder + "/runs/bad2"), resume: false)) { error in
+            XCTAssertTrue("\(error)".contains("camkd needs at least 2"), "\(error)")
+        }
+    }
+}
