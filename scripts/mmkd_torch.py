@@ -128,7 +128,7 @@ def terms(method, h, learner, teachers, meta, x, y, t, part="full"):
             cols.append(((p - tt) ** 2).flatten(1).mean(1))
         return torch.stack(cols, 1)
 
-    info, feat = {}, None
+    info, feat = {"logits": zs}, None
     if method in ("aver", "kd"):
         div = kl.sum() / (b * k)
     elif method == "ebkd":
@@ -173,8 +173,14 @@ def sgd_step(params, grads, bufs, lr, m, wd):
 
 
 def meta_gradients(h, learner, teachers, meta, xh, yh, t, momentum_buffers, lr, m, wd):
-    """MMKD's hypergradient with the official Reverse-HG replay. Returns grads of meta params."""
+    """MMKD's hypergradient with the official Reverse-HG replay. Returns grads of meta params.
+    `t` is the teachers' outputs on xh, or a function computing them: the official code re-runs the
+    teachers for every matching-loss evaluation (two look-ahead steps, two replays)."""
     params = list(learner.parameters())
+    outputs = t
+
+    def terms(method, h, learner, teachers, meta, xh, yh, t, part):
+        return globals()["terms"](method, h, learner, teachers, meta, xh, yh, outputs() if callable(outputs) and part != "ce" else outputs, part)
     meta_params = list(meta.parameters())
 
     def set_params(values):

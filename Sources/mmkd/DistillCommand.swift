@@ -37,6 +37,7 @@ struct DistillCommand: ParsableCommand {
     @Option(help: "MMKD: hard-sample buffer capacity.") var bufferSize: Int = 256
     @Flag(help: "MMKD: meta steps on the current batch instead of hard-buffer samples.") var noBuffer = false
     @Option(help: "MMKD: exact (second order, default) or first-order (finite-difference mixed term, no Hessian terms).") var hypergradient: HypergradientMode = .exact
+    @Flag(help: "MMKD, exact hypergradient: keep the look-ahead graphs for the replay (faster, about 3× the meta step's memory).") var keepReplayGraphs = false
     @Flag(help: "MMKD ablation: uniform logit weights instead of the learned ones.") var noLogitWeights = false
     @Flag(help: "MMKD ablation: uniform feature weights instead of the learned ones.") var noFeatureWeights = false
     @Flag(help: "Ablation: no feature term (β = 0).") var noFeatureLoss = false
@@ -75,7 +76,7 @@ struct DistillCommand: ParsableCommand {
         h.regressor = regressor ?? method.defaultRegressor
         h.compatOfficial = compat == "official"
         h.metaLearningRate = metaLr; h.metaWeightDecay = metaWeightDecay; h.metaFrequency = metaFreq
-        h.bufferSize = bufferSize; h.useBuffer = !noBuffer; h.hypergradient = hypergradient
+        h.bufferSize = bufferSize; h.useBuffer = !noBuffer; h.hypergradient = hypergradient; h.keepReplayGraphs = keepReplayGraphs
         h.learnLogitWeights = !noLogitWeights; h.learnFeatureWeights = !noFeatureWeights; h.svmC = svmC
         config.hyper = h
         return config

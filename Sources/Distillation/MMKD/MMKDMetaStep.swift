@@ -10,7 +10,7 @@ public struct MMKDMetaStep {
 
     public init(hyper: DistillationHyperparameters) {
         adam = OptimizerDriver(Adam(learningRate: hyper.metaLearningRate, weightDecay: hyper.metaWeightDecay))
-        hypergradient = ReverseHypergradient(mode: hyper.hypergradient)
+        hypergradient = ReverseHypergradient(mode: hyper.hypergradient, keepGraphs: hyper.keepReplayGraphs)
     }
 
     /// The meta gradients by name for a hard batch (no update, no rollback: see `run`).

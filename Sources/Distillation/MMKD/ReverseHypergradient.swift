@@ -7,8 +7,11 @@ import NN
 /// ∂/∂φ accumulated into the meta gradients; a0 ← a0·(1 − lr·wd) + wd·a1 + h,
 /// a1 ← m·a1 − lr·m·a0 (the official update, which ignores Nesterov in the adjoint).
 ///
-/// `exact` keeps each look-ahead step's gradient graph (`create_graph`) and back-propagates the
-/// replay through it, so no forward or backward is recomputed. `firstOrder` drops h and estimates
+/// `exact` differentiates ⟨g_j, v⟩ through g_j's recorded graph (`create_graph`): with
+/// `keepGraphs` the look-ahead steps record it and the replay reuses it (no recomputation, but
+/// every step's double graph stays alive: about 3× the memory of one); otherwise the replay
+/// recomputes step j's forward and gradient at its saved parameters, as the official code does
+/// (train-mode BN uses batch statistics, so the recomputation is exact). `firstOrder` drops h and estimates
 /// the mixed term by central differences, ∂/∂φ L_j(θ ± ε·v) with ε = 0.01/‖v‖ (DARTS), which needs
 /// two student forwards per step and no backward through the student.
 ///
@@ -24,8 +27,9 @@ public struct ReverseHypergradient {
     }
 
     public let mode: HypergradientMode
+    public let keepGraphs: Bool
 
-    public init(mode: HypergradientMode) { self.mode = mode }
+    public init(mode: HypergradientMode, keepGraphs: Bool = false) { self.mode = mode; self.keepGraphs = keepGraphs }
 
     /// Runs `steps` as look-ahead SGD steps of `optimizer` on `learner`, then `validation` at the
     /// resulting parameters, and returns ∂validation/∂metaParameters through the steps.
@@ -38,8 +42,8 @@ public struct ReverseHypergradient {
         var records: [(parameters: [Tensor], gradients: [Tensor])] = []
         for step in steps {
             let parameters = learner.parameters
-            let g = gradients(of: step.loss(), wrt: parameters, createGraph: mode == .exact)
-            records.append((parameters, g))
+            let g = gradients(of: step.loss(), wrt: parameters, createGraph: mode == .exact && keepGraphs)
+            records.append((parameters, keepGraphs ? g : []))
             driver.update(learner, gradients: Dictionary(uniqueKeysWithValues: zip(names, g.map { $0.detached() })))
         }
         var a0 = gradients(of: validation(), wrt: learner.parameters)
@@ -51,7 +55,12 @@ public struct ReverseHypergradient {
             var h: [Tensor]
             switch mode {
             case .exact:
-                let x = zip(record.gradients, v).map { ($0 * $1).sum() }.reduce(Tensor(scalar: 0), +)
+                var g = record.gradients
+                if !keepGraphs {
+                    learner.update(parameters: Dictionary(uniqueKeysWithValues: zip(names, record.parameters)))
+                    g = gradients(of: steps[index].loss(), wrt: record.parameters, createGraph: true)
+                }
+                let x = zip(g, v).map { ($0 * $1).sum() }.reduce(Tensor(scalar: 0), +)
                 let all = gradients(of: x, wrt: record.parameters + (steps[index].dependsOnMeta ? metaParameters : []))
                 h = Array(all.prefix(record.parameters.count))
                 if steps[index].dependsOnMeta { meta = zip(meta, all.dropFirst(record.parameters.count)).map { $0 + $1 } }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Distillation
 import Engine
 import Foundation
 import Models
@@ -8,7 +9,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmark suites (release build): Swift next to PyTorch when python3-torch is installed.",
-        subcommands: [KernelsBench.self, TrainBench.self])
+        subcommands: [KernelsBench.self, TrainBench.self, DistillBench.self])
 }
 
 /// Options every bench suite shares.
@@ -90,6 +91,61 @@ struct TrainBench: ParsableCommand {
         let results = BenchRunner(repeats: options.repeats, rounds: options.rounds)
             .run(cases, torch: options.comparator(script: "bench_kernels_torch.py"))
         BenchReport.print(results)
+        if let path = options.json { try BenchReport.write(results, to: path) }
+    }
+}
+
+struct DistillBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "distill",
+        abstract: "The MMKD iteration at batch 64, 100 classes, 32×32: ordinary step, meta step, and the amortised five-iteration period.",
+        discussion: """
+        Configurations: paper (3 × resnet32x4 → resnet8x4), paper-vgg (3 × vgg13 → vgg8), small (3 × resnet20 → resnet8). \
+        The period is five ordinary steps and one meta step (meta every 5 iterations); its images/s is 5·64 / period. \
+        Peak memory is each process's maximum resident set size (run one configuration per invocation to compare them). \
+        The PyTorch side (scripts/bench_distill_torch.py) is the official code's step.
+        """)
+
+    @OptionGroup var options: BenchOptions
+
+    @Option(help: "Configuration: paper, paper-vgg or small.") var config: String = "small"
+    @Option(help: "Hypergradient of the Swift meta step: exact or first-order.") var hypergradient: HypergradientMode = .exact
+    @Flag(help: "Exact hypergradient: keep the look-ahead graphs for the replay instead of recomputing them.") var keepReplayGraphs = false
+
+    func validate() throws {
+        guard DistillBenchCases.configs[config] != nil else { throw ValidationError("--config must be paper, paper-vgg or small, got '\(config)'") }
+    }
+
+    func run() throws {
+        options.configureEngine()
+        let cases = DistillBenchCases.cases(config: config, hypergradient: hypergradient, keepGraphs: keepReplayGraphs)
+            .filter { c in options.filter.map { c.name.contains($0) } ?? true }
+        guard cases.count == 2 else {
+            BenchReport.print(BenchRunner(repeats: options.repeats, rounds: options.rounds, warmup: 1)
+                .run(cases, torch: options.comparator(script: "bench_distill_torch.py")))
+            return
+        }
+        var results = BenchRunner(repeats: options.repeats, rounds: options.rounds, warmup: 1)
+            .run(cases, torch: options.comparator(script: "bench_distill_torch.py"))
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let swiftPeak = Double(usage.ru_maxrss) * 1024
+        let torchPeak = results.first?.torchExtras["peak_rss_bytes \(config)"]?.max()
+        // The five-iteration period from each side's medians.
+        var period = BenchResult(name: "distill \(config) period (5 ordinary + 1 meta)", flops: nil)
+        period.swiftTimes = [5 * results[0].swiftMedian + results[1].swiftMedian]
+        if let o = results[0].torchMedian, let m = results[1].torchMedian { period.torchTimes = [5 * o + m] }
+        results.append(period)
+        for i in results.indices {
+            results[i].extras["swift_peak_rss_bytes"] = swiftPeak
+            if let torchPeak { results[i].extras["torch_peak_rss_bytes"] = torchPeak }
+        }
+        results[2].extras["swift_images_per_s"] = 5 * Double(DistillBenchCases.batch) / period.swiftMedian
+        if let t = period.torchMedian { results[2].extras["torch_images_per_s"] = 5 * Double(DistillBenchCases.batch) / t }
+        BenchReport.print(results)
+        print(String(format: "amortised: swift %.1f images/s%@; peak RSS swift %.0f MB%@", 5 * Double(DistillBenchCases.batch) / period.swiftMedian,
+                     period.torchMedian.map { String(format: ", torch %.1f images/s", 5 * Double(DistillBenchCases.batch) / $0) } ?? "",
+                     swiftPeak / 1e6, torchPeak.map { String(format: ", torch %.0f MB", $0 / 1e6) } ?? ""))
         if let path = options.json { try BenchReport.write(results, to: path) }
     }
 }

@@ -19,6 +19,10 @@ struct BenchResult {
     var swiftTimes: [Double] = []
     var torchTimes: [Double] = []
     let flops: Double?
+    /// Other timing lists the comparator returned (e.g. its peak memory), by name.
+    var torchExtras: [String: [Double]] = [:]
+    /// Extra fields for the JSON entry.
+    var extras: [String: Double] = [:]
     var swiftMedian: Double { median(swiftTimes) }
     var torchMedian: Double? { torchTimes.isEmpty ? nil : median(torchTimes) }
     var speedup: Double? { torchMedian.map { $0 / swiftMedian } }
@@ -29,7 +33,7 @@ struct BenchResult {
 struct BenchRunner {
     let repeats: Int
     let rounds: Int
-    let warmup = 3
+    var warmup = 3
 
     func run(_ cases: [BenchCase], torch: TorchComparator?) -> [BenchResult] {
         var results = cases.map { BenchResult(name: $0.name, flops: $0.flops) }
@@ -50,6 +54,10 @@ struct BenchRunner {
             switch torch.run(cases.map(\.spec), repeats: repeats) {
             case .success(let times):
                 for i in results.indices { results[i].torchTimes += times[results[i].name] ?? [] }
+                let known = Set(results.map(\.name))
+                for (name, values) in times where !known.contains(name) {
+                    for i in results.indices { results[i].torchExtras[name, default: []] += values }
+                }
             case .failure(let reason):
                 print("PyTorch comparator not run: \(reason)")
                 torchAvailable = false
@@ -130,6 +138,7 @@ enum BenchReport {
                                     "torch_median_s": r.torchMedian ?? NSNull(), "torch_runs": r.torchTimes.count,
                                     "speedup": r.speedup ?? NSNull()]
             if let f = r.flops { e["flops"] = f }
+            for (k, v) in r.extras { e[k] = v }
             return e
         }
         let data = try JSONSerialization.data(withJSONObject: entries, options: [.prettyPrinted, .sortedKeys])
