@@ -37,3 +37,32 @@ extension Tensor {
                       gradFunction: record ? GradFunction(name: name, inputs: inputs, backward: backward) : nil)
     }
 }
+
+extension Tensor {
+    /// `value`, computed by a fast kernel, recorded as the op `composite(inputs)`: its derivative
+    /// is the derivative of the composite (differentiable ops), evaluated only when the backward
+    /// pass reaches it. The graph keeps `inputs` but none of the composite's intermediates, which
+    /// is what makes second-order graphs through batch norm affordable. `composite(inputs)` must
+    /// equal `value`.
+    public static func withCompositeDerivative(_ name: String, value: Tensor, inputs: [Tensor],
+                                               composite: @escaping ([Tensor]) -> Tensor) -> Tensor {
+        guard GradMode.isEnabled && inputs.contains(where: { $0.requiresGrad }) else { return value.detached() }
+        let fn = GradFunction(name: name, inputs: inputs) { upstream, _, needed in
+            let record = GradMode.isEnabled
+            // Fresh nodes standing for the inputs, so that the local derivative treats them as
+            // independent (an input's own history may pass through another input). When recording,
+            // they are identities of the inputs, so the result stays differentiable in them.
+            let proxies = inputs.map { x in
+                record ? Tensor(sharing: x, requiresGrad: true, gradFunction: GradFunction(name: "identity", inputs: [x]) { g, _, _ in [g] })
+                       : x.detached().requiringGrad()
+            }
+            let out = GradMode.with(enabled: true) { composite(proxies) }
+            let wanted = proxies.indices.filter { needed[$0] }
+            let grads = gradients(of: out, seed: upstream, wrt: wanted.map { proxies[$0] }, createGraph: record)
+            var result = [Tensor?](repeating: nil, count: inputs.count)
+            for (i, g) in zip(wanted, grads) { result[i] = g }
+            return result
+        }
+        return Tensor(sharing: value, requiresGrad: true, gradFunction: fn)
+    }
+}

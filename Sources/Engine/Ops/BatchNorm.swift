@@ -33,9 +33,8 @@ extension Tensor {
     /// (`max(bn(x), 0)` in the same pass, and the mask folded into the backward). Returns the output
     /// and the batch's mean and biased variance (constants, for the running-statistics update).
     ///
-    /// Backward: a fused kernel when the backward pass is not recorded; when it is (second order),
-    /// the same formula in differentiable ops, with the statistics recomputed from `x` so that their
-    /// dependence on `x` is differentiated too.
+    /// Backward: fused kernels; when the backward pass is recorded (second order), their values are
+    /// recorded as ops whose derivative is the composite formula (`withCompositeDerivative`).
     public func batchNormTraining(weight: Tensor, bias: Tensor, eps: Float = 1e-5,
                                   fusedReLU: Bool = false) -> (output: Tensor, mean: Tensor, variance: Tensor) {
         let (format, layout) = channelFormat()
@@ -56,10 +55,6 @@ extension Tensor {
         NormalizationKernels.channelAffine(x, layout, scale: scale.pointer, shift: shift.pointer, relu: fusedReLU, out.pointer)
         let y = Tensor.recorded(fusedReLU ? "batchNormReLU" : "batchNorm", storage: out, format: format,
                                 inputs: [self, weight, bias]) { [self] g, output, need in
-            if GradMode.isEnabled {
-                let gBN = fusedReLU ? g.masked(by: output.detached()) : g
-                return self.batchNormBackwardComposite(gBN, weight: weight, eps: eps, need: need)
-            }
             let sumGy = TensorStorage(count: c), sumGyX = TensorStorage(count: c)
             let gp = g.data(in: format), xp = self.data(in: format)
             let mask = fusedReLU ? output.data(in: format) : nil
@@ -76,7 +71,24 @@ extension Tensor {
                                                        sumGy: sumGy.pointer, sumGyXhat: sumGyXhat.pointer, storage.pointer)
                 gx = Tensor(storage: storage, format: format)
             }
-            return [gx, need[1] ? sumGyXhat : nil, need[2] ? Tensor(storage: sumGy, shape: [c]) : nil]
+            let sumGyTensor = Tensor(storage: sumGy, shape: [c])
+            guard GradMode.isEnabled else { return [gx, need[1] ? sumGyXhat : nil, need[2] ? sumGyTensor : nil] }
+            // Second order: the kernels' values, differentiated as the composite formula (with the
+            // statistics recomputed from x, so that their dependence on x is differentiated too).
+            let reluMask = fusedReLU ? output.detached() : nil
+            let inputs = [g, self, weight]
+            func composite(_ index: Int) -> ([Tensor]) -> Tensor {
+                { p in
+                    let gBN = reluMask.map { p[0].masked(by: $0) } ?? p[0]
+                    if index == 2 { return gBN.sum(axes: p[1].channelAxes) }
+                    var which = [false, false, false]
+                    which[index] = true
+                    return p[1].batchNormBackwardComposite(gBN, weight: p[2], eps: eps, need: which)[index]!
+                }
+            }
+            return [gx.map { Tensor.withCompositeDerivative("batchNormBackward", value: $0, inputs: inputs, composite: composite(0)) },
+                    need[1] ? Tensor.withCompositeDerivative("batchNormWeightGradient", value: sumGyXhat, inputs: inputs, composite: composite(1)) : nil,
+                    need[2] ? Tensor.withCompositeDerivative("batchNormBiasGradient", value: sumGyTensor, inputs: inputs, composite: composite(2)) : nil]
         }
         return (y, Tensor(storage: mean, shape: [c]), Tensor(storage: variance, shape: [c]))
     }
