@@ -11,6 +11,7 @@ import NN
 /// `keepGraphs` the look-ahead steps record it and the replay reuses it (no recomputation, but
 /// every step's double graph stays alive: about 3× the memory of one); otherwise the replay
 /// recomputes step j's forward and gradient at its saved parameters, as the official code does
+/// (except for the newest step, whose graph the look-ahead keeps: it is replayed first)
 /// (train-mode BN uses batch statistics, so the recomputation is exact). `firstOrder` drops h and estimates
 /// the mixed term by central differences, ∂/∂φ L_j(θ ± ε·v) with ε = 0.01/‖v‖ (DARTS), which needs
 /// two student forwards per step and no backward through the student.
@@ -40,23 +41,28 @@ public struct ReverseHypergradient {
         let sgd = driver.optimizer
         let (lr, m, wd) = (sgd.learningRate, sgd.momentum, sgd.weightDecay)
         var records: [(parameters: [Tensor], gradients: [Tensor])] = []
-        for step in steps {
+        for (index, step) in steps.enumerated() {
             let parameters = learner.parameters
-            let g = gradients(of: step.loss(), wrt: parameters, createGraph: mode == .exact && keepGraphs)
-            records.append((parameters, keepGraphs ? g : []))
+            // The newest step is replayed first: its graph is kept even when recomputing, at no
+            // cost in peak memory (the replay would rebuild the same graph right away).
+            let keep = mode == .exact && (keepGraphs || index == steps.count - 1)
+            let g = gradients(of: step.loss(), wrt: parameters, createGraph: keep)
+            records.append((parameters, keep ? g : []))
             driver.update(learner, gradients: Dictionary(uniqueKeysWithValues: zip(names, g.map { $0.detached() })))
         }
         var a0 = gradients(of: validation(), wrt: learner.parameters)
         var a1 = a0.map { Tensor.zeros($0.shape) }
         var meta = metaParameters.map { Tensor.zeros($0.shape) }
 
-        for (index, record) in records.enumerated().reversed() {
+        for index in records.indices.reversed() {
+            let record = records[index]
+            records[index] = ([], [])  // the step's graph dies with this iteration
             let v = zip(a0, a1).map { $1 - $0 * lr }
             var h: [Tensor]
             switch mode {
             case .exact:
                 var g = record.gradients
-                if !keepGraphs {
+                if g.isEmpty {
                     learner.update(parameters: Dictionary(uniqueKeysWithValues: zip(names, record.parameters)))
                     g = gradients(of: steps[index].loss(), wrt: record.parameters, createGraph: true)
                 }
