@@ -88,6 +88,12 @@ final class GradientCheckTests: XCTestCase {
         checkGradients([x, gamma, beta], "batch norm eval") {
             $0[0].batchNormInference(weight: $0[1], bias: $0[2], runningMean: rm, runningVariance: rv)
         }
+        checkGradients([x, gamma, beta], "batch norm eval + fused ReLU") {
+            $0[0].batchNormInference(weight: $0[1], bias: $0[2], runningMean: rm, runningVariance: rv, fusedReLU: true)
+        }
+        XCTAssertEqual(x.batchNormInference(weight: gamma, bias: beta, runningMean: rm, runningVariance: rv, fusedReLU: true).scalars,
+                       x.batchNormInference(weight: gamma, bias: beta, runningMean: rm, runningVariance: rv).relu().scalars,
+                       "the fused ReLU equals a separate one")
         // Distinct values 0.05 apart, so no window has a near-tie for central differences to cross.
         var generator = RandomGenerator(seed: 27)
         let p = Tensor(Array(0..<196).shuffled(using: &generator).map { Float($0) * 0.05 - 5 }, shape: [2, 2, 7, 7])

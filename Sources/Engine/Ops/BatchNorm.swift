@@ -15,15 +15,17 @@ extension Tensor {
     var channelBroadcastShape: [Int] { rank == 4 ? [1, shape[1], 1, 1] : [1, shape[1]] }
     var channelAxes: [Int] { rank == 4 ? [0, 2, 3] : [0] }
 
-    /// `y[n,c,…] = x[n,c,…]·scale[c] + shift[c]`: the per-channel affine map of batch norm.
-    public func channelAffine(scale: Tensor, shift: Tensor) -> Tensor {
+    /// `y[n,c,…] = x[n,c,…]·scale[c] + shift[c]`: the per-channel affine map of batch norm, followed
+    /// by a ReLU in the same pass when `relu`.
+    public func channelAffine(scale: Tensor, shift: Tensor, relu: Bool = false) -> Tensor {
         let (format, layout) = channelFormat()
         precondition(scale.shape == [layout.c] && shift.shape == [layout.c],
                      "channelAffine: scale \(scale.shape) / shift \(shift.shape), expected [\(layout.c)]")
         let storage = TensorStorage(count: format.elementCount)
-        NormalizationKernels.channelAffine(data(in: format), layout, scale: scale.pointer, shift: shift.pointer, storage.pointer)
-        return Tensor.recorded("channelAffine", storage: storage, format: format, inputs: [self, scale, shift]) { [self] g, _, need in
-            [need[0] ? g * scale.reshaped(self.channelBroadcastShape) : nil,
+        NormalizationKernels.channelAffine(data(in: format), layout, scale: scale.pointer, shift: shift.pointer, relu: relu, storage.pointer)
+        return Tensor.recorded(relu ? "channelAffineReLU" : "channelAffine", storage: storage, format: format, inputs: [self, scale, shift]) { [self] gy, output, need in
+            let g = relu ? gy.masked(by: output.detached()) : gy
+            return [need[0] ? g * scale.reshaped(self.channelBroadcastShape) : nil,
              need[1] ? (g * self).sum(axes: self.channelAxes) : nil,
              need[2] ? g.sum(axes: self.channelAxes) : nil]
         }
@@ -108,9 +110,11 @@ extension Tensor {
     }
 
     /// Eval-mode batch norm with given statistics: an affine map per channel.
-    public func batchNormInference(weight: Tensor, bias: Tensor, runningMean: Tensor, runningVariance: Tensor, eps: Float = 1e-5) -> Tensor {
+    /// Eval-mode batch norm, optionally with a ReLU fused into the same pass.
+    public func batchNormInference(weight: Tensor, bias: Tensor, runningMean: Tensor, runningVariance: Tensor, eps: Float = 1e-5,
+                                   fusedReLU: Bool = false) -> Tensor {
         let scale = weight * (runningVariance + eps).rsqrt()
         let shift = bias - runningMean * scale
-        return channelAffine(scale: scale, shift: shift)
+        return channelAffine(scale: scale, shift: shift, relu: fusedReLU)
     }
 }

@@ -25,8 +25,7 @@ public final class BatchNorm2d: Module, UnaryLayer {
     /// `bn(x).relu()`, cheaper).
     public func callAsFunction(_ x: Tensor, fusedReLU: Bool) -> Tensor {
         guard isTraining else {
-            let y = x.batchNormInference(weight: weight, bias: bias, runningMean: runningMean, runningVariance: runningVar, eps: eps)
-            return fusedReLU ? y.relu() : y
+            return x.batchNormInference(weight: weight, bias: bias, runningMean: runningMean, runningVariance: runningVar, eps: eps, fusedReLU: fusedReLU)
         }
         let (y, mean, variance) = x.batchNormTraining(weight: weight, bias: bias, eps: eps, fusedReLU: fusedReLU)
         let n = Float(x.count / x.shape[1])
