@@ -69,6 +69,12 @@ images; mean ± std over seeds {', '.join(seeds)}.
 {tt}| method | seeds | last top-1 (%) | best top-1 (%) | train images/s | final-epoch logit weights (mean per teacher) |
 |---|---:|---:|---:|---:|---|
 """ + "\n".join(rows) + "\n"
-open("docs/distillation-cifar10.md", "w").write(text)
+# Keep the hand-written reading of the numbers (the section from "## Reading" on).
+path = "docs/distillation-cifar10.md"
+if os.path.exists(path):
+    old = open(path).read()
+    if "\n## Reading" in old:
+        text += old[old.index("\n## Reading"):]
+open(path, "w").write(text)
 print(text)
 PY
