@@ -3,7 +3,7 @@
 # Fashion-MNIST data set (Debian's dataset-fashion-mnist), builds release, trains two small teachers
 # (resnet20, seeds 1 and 2), then distils a resnet8 student from both with MMKD and with AVER, trains
 # the same student alone, and prints the comparison. Every run gets a directory under runs/demo/.
-# Budget (environment): DEMO_EPOCHS (2), DEMO_TRAIN_LIMIT (10000 images per epoch). About 8 minutes
+# Budget (environment): DEMO_EPOCHS (2), DEMO_TRAIN_LIMIT (10000 images per epoch). About 6.5 minutes
 # on 2 cores after the build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
