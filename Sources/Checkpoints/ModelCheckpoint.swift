@@ -14,12 +14,15 @@ public enum ModelCheckpoint {
     @discardableResult
     public static func load(_ url: URL, into module: Module) throws -> [String: String] {
         let contents = try SafeTensors.read(url)
-        do {
-            try module.validate(contents.tensors)
-        } catch let error as StateDictError {
-            throw CheckpointError.architectureMismatch(path: url.path, reason: error.description)
-        }
-        module.load(contents.tensors)
+        try load(contents.tensors, into: module, path: url.path)
         return contents.metadata
+    }
+
+    /// Loads a state dict read from `path` into `module`, or names the first key that does not fit.
+    public static func load(_ state: [String: Tensor], into module: Module, path: String) throws {
+        do { try module.validate(state) } catch let error as StateDictError {
+            throw CheckpointError.architectureMismatch(path: path, reason: error.description)
+        }
+        module.load(state)
     }
 }

@@ -13,20 +13,7 @@ final class DistillationTrainerTests: XCTestCase {
 
     override func setUpWithError() throws {
         folder = NSTemporaryDirectory() + "mmkd-distill-\(UUID().uuidString)"
-        let data = folder + "/cifar-10-batches-bin"
-        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
-        var g = RandomGenerator(seed: 12)
-        func batch(_ n: Int) -> Data {
-            var bytes: [UInt8] = []
-            for _ in 0..<n {
-                let label = UInt8(g.next() % 10)
-                bytes.append(label)
-                bytes += (0..<3072).map { _ in UInt8(truncatingIfNeeded: Int(label) * 20 + Int(g.next() % 40)) }
-            }
-            return Data(bytes)
-        }
-        for b in 1...5 { try batch(8).write(to: URL(fileURLWithPath: data + "/data_batch_\(b).bin")) }
-        try batch(16).write(to: URL(fileURLWithPath: data + "/test_batch.bin"))
+        try TinyCIFAR.write(to: folder, seed: 12)
         for (i, arch) in ["resnet14", "resnet8"].enumerated() {
             Initialization.seed(UInt64(100 + i))
             let model = try ModelZoo.make(arch, classes: 10)

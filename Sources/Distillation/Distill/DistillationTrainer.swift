@@ -145,20 +145,12 @@ public final class DistillationTrainer {
         func prefixed(_ p: String) -> [String: Tensor] {
             Dictionary(uniqueKeysWithValues: tensors.filter { $0.key.hasPrefix(p) }.map { (String($0.key.dropFirst(p.count)), $0.value) })
         }
-        let learnerState = prefixed("learner.")
-        do { try learner.validate(learnerState) } catch let e as StateDictError {
-            throw CheckpointError.architectureMismatch(path: url.path, reason: e.description)
-        }
-        learner.load(learnerState)
+        try ModelCheckpoint.load(prefixed("learner."), into: learner, path: url.path)
         for (name, t) in prefixed("optimizer.") where name.hasSuffix(".momentum_buffer") {
             optimizer.states[String(name.dropLast(16))] = SGD.State(momentumBuffer: t)
         }
         if let metaNetworks, metaStep != nil {
-            let metaState = prefixed("meta.")
-            do { try metaNetworks.validate(metaState) } catch let e as StateDictError {
-                throw CheckpointError.architectureMismatch(path: url.path, reason: e.description)
-            }
-            metaNetworks.load(metaState)
+            try ModelCheckpoint.load(prefixed("meta."), into: metaNetworks, path: url.path)
             let adam = prefixed("adam.")
             for (name, avg) in adam where name.hasSuffix(".exp_avg") {
                 let key = String(name.dropLast(8))
@@ -181,7 +173,7 @@ public final class DistillationTrainer {
         }
         nextEpoch = Int(contents.metadata["next_epoch"] ?? "0") ?? 0
         bestTop1 = Double(contents.metadata["best_top1"] ?? "0") ?? 0
-        try run.replaceMetrics(run.metrics().filter { ($0["epoch"] as? Int).map { $0 <= nextEpoch } ?? false })
+        try run.keepMetrics(throughEpoch: nextEpoch)
     }
 
     // MARK: Training

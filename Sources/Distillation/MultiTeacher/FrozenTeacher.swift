@@ -37,17 +37,15 @@ public final class FrozenTeacher {
         let model = try ModelZoo.make(arch, classes: classes)
         let url = URL(fileURLWithPath: path)
         guard FileManager.default.fileExists(atPath: path) else { throw CheckpointError.missing(path: path) }
-        if path.hasSuffix(".pth") || path.hasSuffix(".pt") || path.hasSuffix(".tar") {
-            let contents = try TorchCheckpoint.read(url)
-            let state = Dictionary(contents.tensors, uniquingKeysWith: { a, _ in a })
-            do { try model.validate(state) } catch let e as StateDictError {
-                throw CheckpointError.architectureMismatch(path: path, reason: "\(arch) with \(classes) classes: \(e.description)")
+        do {
+            if path.hasSuffix(".pth") || path.hasSuffix(".pt") || path.hasSuffix(".tar") {
+                let contents = try TorchCheckpoint.read(url)
+                try ModelCheckpoint.load(Dictionary(contents.tensors, uniquingKeysWith: { a, _ in a }), into: model, path: path)
+            } else {
+                try ModelCheckpoint.load(url, into: model)
             }
-            model.load(state)
-        } else {
-            do { try ModelCheckpoint.load(url, into: model) } catch CheckpointError.architectureMismatch(_, let reason) {
-                throw CheckpointError.architectureMismatch(path: path, reason: "\(arch) with \(classes) classes: \(reason)")
-            }
+        } catch CheckpointError.architectureMismatch(_, let reason) {
+            throw CheckpointError.architectureMismatch(path: path, reason: "\(arch) with \(classes) classes: \(reason)")
         }
         return FrozenTeacher(arch: arch, model: model, source: path)
     }

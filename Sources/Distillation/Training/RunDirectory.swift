@@ -43,6 +43,11 @@ public struct RunDirectory: Sendable {
         return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
     }
 
+    /// Drops the metrics lines of epochs after `epoch` (a resumed run's unfinished ones).
+    public func keepMetrics(throughEpoch epoch: Int) throws {
+        try replaceMetrics(metrics().filter { ($0["epoch"] as? Int).map { $0 <= epoch } ?? false })
+    }
+
     /// Rewrites `metrics.jsonl` with the given lines (atomically).
     public func replaceMetrics(_ entries: [[String: Any]]) throws {
         var data = Data()

@@ -89,14 +89,10 @@ public final class SupervisedTrainer {
                 optimizer.states[key] = SGD.State(momentumBuffer: t)
             }
         }
-        do { try model.validate(modelState) } catch let e as StateDictError {
-            throw CheckpointError.architectureMismatch(path: url.path, reason: e.description)
-        }
-        model.load(modelState)
+        try ModelCheckpoint.load(modelState, into: model, path: url.path)
         nextEpoch = Int(contents.metadata["next_epoch"] ?? "0") ?? 0
         bestTop1 = Double(contents.metadata["best_top1"] ?? "0") ?? 0
-        // Keep only the metrics of finished epochs.
-        try run.replaceMetrics(run.metrics().filter { ($0["epoch"] as? Int).map { $0 <= nextEpoch } ?? false })
+        try run.keepMetrics(throughEpoch: nextEpoch)
     }
 
     // MARK: Training
