@@ -18,7 +18,7 @@ public final class BasicBlock: Module, UnaryLayer {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        let out = bn2(conv2(bn1(conv1(x), fusedReLU: true)))
+        let out = conv2(conv1(x, normalizedBy: bn1, relu: true), normalizedBy: bn2)
         return (out + (downsample?(x) ?? x)).relu()
     }
 }
@@ -55,7 +55,7 @@ public final class CIFARResNet: Module, FeatureClassifier {
 
     public func features(_ x: Tensor) -> (features: [Tensor], logits: Tensor) {
         precondition(x.rank == 4 && x.shape[1] == 3, "CIFAR ResNet: input must be [N, 3, H, W], got \(x.shape)")
-        let f0 = bn1(conv1(x), fusedReLU: true)
+        let f0 = conv1(x, normalizedBy: bn1, relu: true)
         let f1 = layer1.reduce(f0) { $1($0) }
         let f2 = layer2.reduce(f1) { $1($0) }
         let f3 = layer3.reduce(f2) { $1($0) }

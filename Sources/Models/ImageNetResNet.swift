@@ -19,7 +19,7 @@ public final class Bottleneck: Module, UnaryLayer {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        let out = bn3(conv3(bn2(conv2(bn1(conv1(x), fusedReLU: true)), fusedReLU: true)))
+        let out = conv3(conv2(conv1(x, normalizedBy: bn1, relu: true), normalizedBy: bn2, relu: true), normalizedBy: bn3)
         return (out + (downsample?(x) ?? x)).relu()
     }
 }
@@ -63,7 +63,7 @@ public final class ImageNetResNet: Module, FeatureClassifier {
 
     public func features(_ x: Tensor) -> (features: [Tensor], logits: Tensor) {
         precondition(x.rank == 4 && x.shape[1] == 3, "ImageNet ResNet: input must be [N, 3, H, W], got \(x.shape)")
-        let f0 = bn1(conv1(x), fusedReLU: true).maxPool2d(kernel: (3, 3), stride: (2, 2), padding: (1, 1))
+        let f0 = conv1(x, normalizedBy: bn1, relu: true).maxPool2d(kernel: (3, 3), stride: (2, 2), padding: (1, 1))
         let f1 = layer1.reduce(f0) { $1($0) }, f2 = layer2.reduce(f1) { $1($0) }
         let f3 = layer3.reduce(f2) { $1($0) }, f4 = layer4.reduce(f3) { $1($0) }
         let pooled = f4.adaptiveAvgPool2d((1, 1)).flattened()

@@ -7,7 +7,7 @@ public final class ConvBNReLU: Module, UnaryLayer {
     public let conv: Conv2d, bn: BatchNorm2d
     public init(_ conv: Conv2d, _ channels: Int) { self.conv = conv; bn = BatchNorm2d(channels); super.init() }
     public override var namedChildren: [(String, Module)] { [("0", conv), ("1", bn)] }
-    public func callAsFunction(_ x: Tensor) -> Tensor { bn(conv(x), fusedReLU: true) }
+    public func callAsFunction(_ x: Tensor) -> Tensor { conv(x, normalizedBy: bn, relu: true) }
 }
 
 /// MobileNetV2's inverted residual: 1×1 expansion → BN → ReLU → 3×3 depthwise → BN → ReLU → 1×1
@@ -33,7 +33,7 @@ public final class InvertedResidual: Module, UnaryLayer {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        let out = projectBN(project(depthwise(expand(x))))
+        let out = project(depthwise(expand(x)), normalizedBy: projectBN)
         return residual ? x + out : out
     }
 }

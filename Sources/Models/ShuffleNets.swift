@@ -30,8 +30,8 @@ public final class ShuffleBottleneck: Module, UnaryLayer {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        var out = bn1(conv1(x), fusedReLU: true).channelShuffled(groups: firstGroups)
-        out = bn3(conv3(bn2(conv2(out), fusedReLU: true)))
+        var out = conv1(x, normalizedBy: bn1, relu: true).channelShuffled(groups: firstGroups)
+        out = conv3(conv2(out, normalizedBy: bn2, relu: true), normalizedBy: bn3)
         if stride == 2 { return Tensor.concat([out, x.avgPool2d(kernel: (3, 3), stride: (2, 2), padding: (1, 1))], axis: 1).relu() }
         return (out + x).relu()
     }
@@ -60,7 +60,7 @@ public final class ShuffleNetV1: Module, FeatureClassifier {
 
     public func features(_ x: Tensor) -> (features: [Tensor], logits: Tensor) {
         precondition(x.rank == 4 && x.shape[1] == 3, "ShuffleV1: input must be [N, 3, H, W], got \(x.shape)")
-        let f0 = bn1(conv1(x), fusedReLU: true)
+        let f0 = conv1(x, normalizedBy: bn1, relu: true)
         let f1 = layer1(f0), f2 = layer2(f1), f3 = layer3(f2)
         let pooled = f3.adaptiveAvgPool2d((1, 1)).flattened()
         return ([f0, f1, f2, f3, pooled], linear(pooled))
@@ -85,7 +85,7 @@ public final class ShuffleV2Block: Module, UnaryLayer {
     public func callAsFunction(_ x: Tensor) -> Tensor {
         let c = x.shape[1] / 2
         let (x1, x2) = (x.slice(axis: 1, 0..<c), x.slice(axis: 1, c..<x.shape[1]))
-        let out = bn3(conv3(bn2(conv2(bn1(conv1(x2), fusedReLU: true)))), fusedReLU: true)
+        let out = conv3(conv2(conv1(x2, normalizedBy: bn1, relu: true), normalizedBy: bn2), normalizedBy: bn3, relu: true)
         return Tensor.concat([x1, out], axis: 1).channelShuffled(groups: 2)
     }
 }
@@ -107,8 +107,8 @@ public final class ShuffleV2DownBlock: Module, UnaryLayer {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        let left = bn2(conv2(bn1(conv1(x))), fusedReLU: true)
-        let right = bn5(conv5(bn4(conv4(bn3(conv3(x), fusedReLU: true)))), fusedReLU: true)
+        let left = conv2(conv1(x, normalizedBy: bn1), normalizedBy: bn2, relu: true)
+        let right = conv5(conv4(conv3(x, normalizedBy: bn3, relu: true), normalizedBy: bn4), normalizedBy: bn5, relu: true)
         return Tensor.concat([left, right], axis: 1).channelShuffled(groups: 2)
     }
 }
@@ -138,9 +138,9 @@ public final class ShuffleNetV2: Module, FeatureClassifier {
 
     public func features(_ x: Tensor) -> (features: [Tensor], logits: Tensor) {
         precondition(x.rank == 4 && x.shape[1] == 3, "ShuffleV2: input must be [N, 3, H, W], got \(x.shape)")
-        let f0 = bn1(conv1(x), fusedReLU: true)
+        let f0 = conv1(x, normalizedBy: bn1, relu: true)
         let f1 = layer1(f0), f2 = layer2(f1)
-        let f3 = bn2(conv2(layer3(f2)), fusedReLU: true)
+        let f3 = conv2(layer3(f2), normalizedBy: bn2, relu: true)
         let pooled = f3.adaptiveAvgPool2d((1, 1)).flattened()
         return ([f0, f1, f2, f3, pooled], linear(pooled))
     }

@@ -2,7 +2,7 @@ import Engine
 import NN
 
 /// The reference CIFAR VGGs with batch norm (`vgg8/11/13/16/19`): five blocks of 3×3 conv (with bias)
-/// → BN → ReLU (the block's last ReLU applied outside it), 2×2 max pooling between the first four
+/// → BN → ReLU, 2×2 max pooling between the first four
 /// (the fourth only on 64×64 inputs), global average pooling and one linear classifier.
 /// Features: the output of each block after its ReLU, then the pooled vector.
 public final class VGG: Module, FeatureClassifier {
@@ -26,7 +26,8 @@ public final class VGG: Module, FeatureClassifier {
                 layers += [Conv2d(inChannels, w, kernelSize: 3, padding: 1), BatchNorm2d(w), ReLU()]
                 inChannels = w
             }
-            layers.removeLast()  // the block's last ReLU is applied by the network
+            // The reference applies the block's last ReLU outside the block; keeping it inside (a
+            // ReLU has no state) lets training-mode BN fuse it.
             return Sequential(layers)
         }
         block0 = block(configuration[0]); block1 = block(configuration[1]); block2 = block(configuration[2])
@@ -53,11 +54,11 @@ public final class VGG: Module, FeatureClassifier {
     public func features(_ x: Tensor) -> (features: [Tensor], logits: Tensor) {
         precondition(x.rank == 4 && x.shape[1] == 3, "VGG: input must be [N, 3, H, W], got \(x.shape)")
         let h = x.shape[2]
-        let f0 = block0(x).relu()
-        let f1 = block1(f0.maxPool2d(kernel: (2, 2))).relu()
-        let f2 = block2(f1.maxPool2d(kernel: (2, 2))).relu()
-        let f3 = block3(f2.maxPool2d(kernel: (2, 2))).relu()
-        let f4 = block4(h == 64 ? f3.maxPool2d(kernel: (2, 2)) : f3).relu()
+        let f0 = block0(x)
+        let f1 = block1(f0.maxPool2d(kernel: (2, 2)))
+        let f2 = block2(f1.maxPool2d(kernel: (2, 2)))
+        let f3 = block3(f2.maxPool2d(kernel: (2, 2)))
+        let f4 = block4(h == 64 ? f3.maxPool2d(kernel: (2, 2)) : f3)
         let pooled = f4.adaptiveAvgPool2d((1, 1)).flattened()
         return ([f0, f1, f2, f3, f4, pooled], classifier(pooled))
     }

@@ -147,4 +147,37 @@ final class BlockedLayoutTests: XCTestCase {
             }
         }
     }
+
+    func testPoolingBroadcastsAndSumsInBlockedLayoutMatchPlain() {
+        for channels in [8, 16] {
+            let x = randomTensor([3, 3, 7, 7], seed: 50)
+            let w = randomTensor([channels, 3, 3, 3], seed: 51, scale: 0.3)
+            let blocked = x.conv2d(w, padding: (1, 1))
+            XCTAssertFalse(blocked.hasPlainStorage)
+            let plain = Tensor(x.conv2d(w, padding: (1, 1)).scalars, shape: blocked.shape)
+            let perChannel = randomTensor([1, channels, 1, 1], seed: 52), perPosition = randomTensor([3, 1, 7, 1], seed: 53)
+            let gy = randomTensor([3, channels, 4, 4], seed: 54), v = randomTensor([3, channels, 7, 7], seed: 55)
+
+            // Max pooling (first and second order), broadcasts with both operand orders, per-channel
+            // sums, totals and the expansion that differentiates a sum.
+            func run(_ input: Tensor) -> [Tensor] {
+                let leaf = input.requiringGrad(), c = perChannel.requiringGrad()
+                let pooled = leaf.maxPool2d(kernel: (3, 3), stride: (2, 2), padding: (1, 1))
+                let mixed = (leaf * c - perPosition) / (c.square() + 1) + perChannel - leaf
+                let sums = mixed.sum(axes: [0, 2, 3], keepDims: true)
+                let total = (mixed * leaf.detached()).sum()
+                let loss = (pooled * gy).sum() + (sums * perChannel).sum() + total + (mixed - mixed.mean(axes: [0, 2, 3], keepDims: true)).square().sum()
+                let g = gradients(of: loss, wrt: [leaf, c], createGraph: true)
+                let hv = gradients(of: (g[0] * v).sum() + g[1].sum(), wrt: [leaf, c])
+                return [pooled, mixed, sums, total, loss] + g + hv
+            }
+            let fromBlocked = run(blocked), fromPlain = run(plain)
+            XCTAssertFalse(fromBlocked[0].hasPlainStorage, "max pooling ran in the blocked layout")
+            XCTAssertFalse(fromBlocked[1].hasPlainStorage, "broadcast arithmetic ran in the blocked layout")
+            XCTAssertFalse(fromBlocked[5].hasPlainStorage, "the input gradient was formed in the blocked layout")
+            for (i, (a, e)) in zip(fromBlocked, fromPlain).enumerated() {
+                assertClose(a, e, tolerance: 1e-5, absolute: 1e-4, "channels \(channels), result \(i)")
+            }
+        }
+    }
 }

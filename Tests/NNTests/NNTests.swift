@@ -177,4 +177,37 @@ final class OptimizerTests: XCTestCase {
         let gOld = gradients(of: crossEntropy(x.linear(w), labels: labels), wrt: [w])[0]
         XCTAssertEqual(dphi, -0.1 * (gNew * gOld).sum().item, accuracy: 1e-6)
     }
+
+    func testFoldedBatchNormInferenceMatchesConvolutionThenBatchNorm() {
+        var rng = RandomGenerator(seed: 11)
+        for (bias, groups, relu) in [(false, 1, true), (true, 1, false), (false, 4, true), (true, 2, true)] {
+            let conv = Conv2d(8, 16, kernelSize: 3, padding: 1, groups: groups, bias: bias)
+            let bn = BatchNorm2d(16)
+            func randomStatistics() {
+                bn.update(parameters: ["weight": Tensor.randomUniform([16], low: 0.5, high: 1.5, generator: &rng),
+                                       "bias": Tensor.randomNormal([16], generator: &rng)])
+                bn.update(buffers: ["running_mean": Tensor.randomNormal([16], generator: &rng),
+                                    "running_var": Tensor.randomUniform([16], low: 0.2, high: 2, generator: &rng)])
+            }
+            randomStatistics()
+            bn.eval()
+            let x = Tensor.randomNormal([2, 8, 6, 6], generator: &rng)
+            let label = "bias \(bias), groups \(groups), relu \(relu)"
+            func check(_ what: String) {
+                let reference = bn(conv(x), fusedReLU: relu)          // recording on: not folded
+                let folded = withoutGrad { conv(x, normalizedBy: bn, relu: relu) }
+                assertClose(folded, reference, 1e-5, "\(label), \(what)")
+            }
+            check("first use")
+            // New statistics and weights replace the cached folding.
+            randomStatistics()
+            conv.update(parameters: ["weight": Tensor.randomNormal(conv.weight.shape, std: 0.3, generator: &rng)])
+            check("after an update")
+            // Training mode never folds: batch statistics, running statistics updated.
+            bn.train()
+            let before = bn.runningMean.scalars
+            _ = withoutGrad { conv(x, normalizedBy: bn, relu: relu) }
+            XCTAssertNotEqual(bn.runningMean.scalars, before, "\(label): training mode updates the running mean")
+        }
+    }
 }

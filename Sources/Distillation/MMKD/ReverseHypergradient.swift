@@ -67,9 +67,11 @@ public struct ReverseHypergradient {
                     g = gradients(of: steps[index].loss(), wrt: record.parameters, createGraph: true)
                 }
                 let x = zip(g, v).map { ($0 * $1).sum() }.reduce(Tensor(scalar: 0), +)
-                let all = gradients(of: x, wrt: record.parameters + (steps[index].dependsOnMeta ? metaParameters : []))
-                h = Array(all.prefix(record.parameters.count))
-                if steps[index].dependsOnMeta { meta = zip(meta, all.dropFirst(record.parameters.count)).map { $0 + $1 } }
+                // The oldest step's h would only update an adjoint nobody reads: ask for ∂X/∂φ alone.
+                let wantH = index > 0
+                let all = gradients(of: x, wrt: (wantH ? record.parameters : []) + (steps[index].dependsOnMeta ? metaParameters : []))
+                h = wantH ? Array(all.prefix(record.parameters.count)) : []
+                if steps[index].dependsOnMeta { meta = zip(meta, all.dropFirst(wantH ? record.parameters.count : 0)).map { $0 + $1 } }
             case .firstOrder:
                 h = []
                 if steps[index].dependsOnMeta {

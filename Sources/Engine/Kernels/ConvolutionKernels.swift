@@ -68,7 +68,7 @@ public enum ConvolutionKernels {
 
     public enum Pass: Int, Sendable { case forward, backwardData, backwardWeights }
 
-    private struct Key: Hashable { let geometry: ConvGeometry; let pass: Pass; let bias: Bool; let anyLayout: Bool }
+    private struct Key: Hashable { let geometry: ConvGeometry; let pass: Pass; let bias: Bool; let relu: Bool; let anyLayout: Bool }
     nonisolated(unsafe) private static var plans: [Key: DNNLPlan] = [:]
     nonisolated(unsafe) private static var forwardHints: [Key: DNNLPrimitive] = [:]
 
@@ -80,35 +80,37 @@ public enum ConvolutionKernels {
         (DNNL.memoryDesc(g.inputShape, any: any), DNNL.memoryDesc(g.dnnlWeightShape, any: any), DNNL.memoryDesc(g.outputShape, any: any))
     }
 
-    private static func forwardPrimitive(_ g: ConvGeometry, bias: Bool, any: Bool) -> DNNLPrimitive {
-        let key = Key(geometry: g, pass: .forward, bias: bias, anyLayout: any)
+    private static func forwardPrimitive(_ g: ConvGeometry, bias: Bool, relu: Bool = false, any: Bool) -> DNNLPrimitive {
+        let key = Key(geometry: g, pass: .forward, bias: bias, relu: relu, anyLayout: any)
         if let p = forwardHints[key] { return p }
         var (src, wei, dst) = descs(g, any: any)
         var b = DNNL.memoryDesc([g.outChannels])
         let (strides, dil, pad) = spatial(g)
         var desc = dnnl_convolution_desc_t()
         let status = withUnsafePointer(to: &b) { biasDesc in
-            dnnl_dilated_convolution_forward_desc_init(&desc, dnnl_forward_training, dnnl_convolution_direct,
+            dnnl_dilated_convolution_forward_desc_init(&desc, relu ? dnnl_forward_inference : dnnl_forward_training, dnnl_convolution_direct,
                                                        &src, &wei, bias ? biasDesc : nil, &dst, strides, dil, pad, pad)
         }
         DNNL.check(status, "convolution_forward_desc_init \(g)")
-        let p = DNNLPrimitive(&desc, what: "conv forward")
+        let p = DNNLPrimitive(&desc, reluPostOp: relu, what: relu ? "conv forward + relu" : "conv forward")
         forwardHints[key] = p
         return p
     }
 
     /// The plan of one pass. Argument order — forward: input, weight, [bias], output;
     /// backward-data: output gradient, weight, input gradient; backward-weights: input, output
-    /// gradient, weight gradient.
-    public static func plan(_ g: ConvGeometry, _ pass: Pass, bias: Bool = false) -> DNNLPlan {
+    /// gradient, weight gradient. `relu` (forward only) applies a ReLU to the output in the same
+    /// pass (an inference primitive: nothing is differentiated through it).
+    public static func plan(_ g: ConvGeometry, _ pass: Pass, bias: Bool = false, relu: Bool = false) -> DNNLPlan {
+        precondition(!relu || pass == .forward, "conv: a fused ReLU exists for the forward pass only")
         let any = letLibraryChooseLayout
-        let key = Key(geometry: g, pass: pass, bias: bias, anyLayout: any)
+        let key = Key(geometry: g, pass: pass, bias: bias, relu: relu, anyLayout: any)
         if let p = plans[key] { return p }
         let (inShape, wShape, outShape) = (g.inputShape, g.dnnlWeightShape, g.outputShape)
         let p: DNNLPlan
         switch pass {
         case .forward:
-            let prim = forwardPrimitive(g, bias: bias, any: any)
+            let prim = forwardPrimitive(g, bias: bias, relu: relu, any: any)
             var args: [(Int32, DNNLFormat)] = [
                 (DNNL.argSrc, DNNLFormat(prim.md(dnnl_query_src_md), shape: inShape)),
                 (DNNL.argWeights, DNNLFormat(prim.md(dnnl_query_weights_md), shape: wShape)),

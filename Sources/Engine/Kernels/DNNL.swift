@@ -60,10 +60,20 @@ final class DNNLPrimitive {
 
     /// Creates from an op descriptor (a `dnnl_*_desc_t` value); `hint` is the forward descriptor
     /// that backward primitives require.
-    init<Desc>(_ desc: inout Desc, hint: DNNLPrimitive? = nil, what: String) {
+    init<Desc>(_ desc: inout Desc, hint: DNNLPrimitive? = nil, reluPostOp: Bool = false, what: String) {
         var pd: dnnl_primitive_desc_t?
+        var attr: dnnl_primitive_attr_t? = nil
+        if reluPostOp {
+            var ops: dnnl_post_ops_t?
+            DNNL.check(dnnl_primitive_attr_create(&attr), "primitive_attr_create")
+            DNNL.check(dnnl_post_ops_create(&ops), "post_ops_create")
+            DNNL.check(dnnl_post_ops_append_eltwise(ops, 1, dnnl_eltwise_relu, 0, 0), "post_ops_append_eltwise(relu)")
+            DNNL.check(dnnl_primitive_attr_set_post_ops(attr, ops), "primitive_attr_set_post_ops")
+            dnnl_post_ops_destroy(ops)
+        }
+        defer { if let attr { dnnl_primitive_attr_destroy(attr) } }
         let status = withUnsafePointer(to: &desc) {
-            dnnl_primitive_desc_create(&pd, UnsafeRawPointer($0), nil, DNNL.engine, hint?.descriptor)
+            dnnl_primitive_desc_create(&pd, UnsafeRawPointer($0), attr, DNNL.engine, hint?.descriptor)
         }
         DNNL.check(status, "primitive_desc_create(\(what))")
         descriptor = pd!
@@ -165,6 +175,20 @@ public final class DNNLFormat: @unchecked Sendable {
         let descShape = (1...6).contains(shape.count) ? shape : [Swift.max(Shape.count(shape), 1)]
         let f = DNNLFormat(DNNL.memoryDesc(descShape), shape: shape)
         plainFormats[shape] = f
+        return f
+    }
+
+    nonisolated(unsafe) private static var blockedFormats: [[Int]: DNNLFormat] = [:]
+
+    /// The dense channel-blocked layout NCHW{block}c (`aBcd8b` or `aBcd16b`) of a 4-D `shape`
+    /// whose channel count `block` divides.
+    static func channelBlocked(_ shape: [Int], block: Int) -> DNNLFormat {
+        precondition(shape.count == 4 && (block == 8 || block == 16) && shape[1] % block == 0,
+                     "channelBlocked: shape \(shape) cannot be laid out in channel blocks of \(block)")
+        let key = shape + [block]
+        if let f = blockedFormats[key] { return f }
+        let f = DNNLFormat(DNNL.memoryDesc(shape, tag: block == 8 ? dnnl_aBcd8b : dnnl_aBcd16b), shape: shape)
+        blockedFormats[key] = f
         return f
     }
 

@@ -72,46 +72,48 @@ public enum PoolingKernels {
         }
     }
 
-    /// Window maxima and, per output, the flat in-plane index of the (first) maximum.
-    public static func maxForward(_ x: UnsafePointer<Float>, planes: Int, h: Int, w: Int, rows: PoolingWindows, cols: PoolingWindows,
+    /// Window maxima and, per output, the flat in-plane position (`row·w + col`) of the (first)
+    /// maximum. Each plane holds `h`×`w` positions of `lanes` interleaved channels (1 for NCHW; the
+    /// block of a channel-blocked layout, whose planes are one image's channel block).
+    public static func maxForward(_ x: UnsafePointer<Float>, planes: Int, h: Int, w: Int, lanes: Int = 1, rows: PoolingWindows, cols: PoolingWindows,
                                   _ y: UnsafeMutablePointer<Float>, indices: UnsafeMutablePointer<Int32>) {
         let xs = SendablePointer(UnsafeMutablePointer(mutating: x)), ys = SendablePointer(y), ids = SendablePointer(indices)
         let oh = rows.count, ow = cols.count
-        Parallel.chunks(planes, grain: max(1, 16_384 / max(h * w, 1))) { range in
+        Parallel.chunks(planes, grain: max(1, 16_384 / max(h * w * lanes, 1))) { range in
             for p in range {
-                let src = xs.pointer + p * h * w, dst = ys.pointer + p * oh * ow, idx = ids.pointer + p * oh * ow
+                let src = xs.pointer + p * h * w * lanes, dst = ys.pointer + p * oh * ow * lanes, idx = ids.pointer + p * oh * ow * lanes
                 for i in 0..<oh {
                     for j in 0..<ow {
-                        var best = -Float.infinity, at = rows.start[i] * w + cols.start[j]
+                        let o = (i * ow + j) * lanes, first = rows.start[i] * w + cols.start[j]
+                        for l in 0..<lanes { dst[o + l] = -Float.infinity; idx[o + l] = Int32(first) }
                         for r in rows.start[i]..<rows.end[i] {
                             for c in cols.start[j]..<cols.end[j] {
-                                let v = src[r * w + c]
-                                if v > best || v.isNaN { best = v; at = r * w + c }
+                                let at = r * w + c, v = src + at * lanes
+                                for l in 0..<lanes where v[l] > dst[o + l] || v[l].isNaN { dst[o + l] = v[l]; idx[o + l] = Int32(at) }
                             }
                         }
-                        dst[i * ow + j] = best; idx[i * ow + j] = Int32(at)
                     }
                 }
             }
         }
     }
 
-    /// `gx[plane, indices[k]] += gy[plane, k]` (max-pool backward: a scatter).
-    public static func scatter(_ gy: UnsafePointer<Float>, planes: Int, outPerPlane: Int, inPerPlane: Int,
+    /// `gx[plane, indices[k], lane] += gy[plane, k, lane]` (max-pool backward: a scatter).
+    public static func scatter(_ gy: UnsafePointer<Float>, planes: Int, outPerPlane: Int, inPerPlane: Int, lanes: Int = 1,
                                indices: UnsafePointer<Int32>, _ gx: UnsafeMutablePointer<Float>) {
-        gx.initialize(repeating: 0, count: planes * inPerPlane)
+        gx.initialize(repeating: 0, count: planes * inPerPlane * lanes)
         for p in 0..<planes {
-            let g = gy + p * outPerPlane, id = indices + p * outPerPlane, d = gx + p * inPerPlane
-            for k in 0..<outPerPlane { d[Int(id[k])] += g[k] }
+            let g = gy + p * outPerPlane * lanes, id = indices + p * outPerPlane * lanes, d = gx + p * inPerPlane * lanes
+            for k in 0..<outPerPlane { for l in 0..<lanes { d[Int(id[k * lanes + l]) * lanes + l] += g[k * lanes + l] } }
         }
     }
 
-    /// `y[plane, k] = x[plane, indices[k]]` (the adjoint of `scatter`: a gather).
-    public static func gather(_ x: UnsafePointer<Float>, planes: Int, outPerPlane: Int, inPerPlane: Int,
+    /// `y[plane, k, lane] = x[plane, indices[k], lane]` (the adjoint of `scatter`: a gather).
+    public static func gather(_ x: UnsafePointer<Float>, planes: Int, outPerPlane: Int, inPerPlane: Int, lanes: Int = 1,
                               indices: UnsafePointer<Int32>, _ y: UnsafeMutablePointer<Float>) {
         for p in 0..<planes {
-            let s = x + p * inPerPlane, id = indices + p * outPerPlane, d = y + p * outPerPlane
-            for k in 0..<outPerPlane { d[k] = s[Int(id[k])] }
+            let s = x + p * inPerPlane * lanes, id = indices + p * outPerPlane * lanes, d = y + p * outPerPlane * lanes
+            for k in 0..<outPerPlane { for l in 0..<lanes { d[k * lanes + l] = s[Int(id[k * lanes + l]) * lanes + l] } }
         }
     }
 }

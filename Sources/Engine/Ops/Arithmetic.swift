@@ -24,6 +24,16 @@ extension Tensor {
         return DNNLFormat.plain(operands[0].shape)
     }
 
+    /// For a broadcast op with a 4-D result: the dense channel-blocked layout of an operand that
+    /// already has the result's shape, and its block (the op then runs in that layout).
+    static func blockedBroadcastFormat(_ operands: [Tensor], _ shape: [Int]) -> (DNNLFormat, Int)? {
+        guard shape.count == 4 else { return nil }
+        for t in operands where t.shape == shape {
+            if let f = t.denseNativeFormat, let block = f.channelBlock, block > 1 { return (f, block) }
+        }
+        return nil
+    }
+
     static func binary(_ name: String, _ op: ElementwiseKernels.Binary, _ a: Tensor, _ b: Tensor,
                        backward: GradFunction.Backward?) -> Tensor {
         if a.shape == b.shape {
@@ -34,6 +44,20 @@ extension Tensor {
             return elementwiseResult(name, storage, format, inputs: [a, b], backward: backward)
         }
         let shape = Shape.broadcast(a.shape, b.shape)
+        if let (format, block) = blockedBroadcastFormat([a, b], shape) {
+            // The full-shape operand's channel-blocked buffer is a plain [N, C/B, H, W, B] array;
+            // the broadcast operand is read through matching strides of its plain values.
+            let physical = [shape[0], shape[1] / block, shape[2], shape[3], block]
+            func view(_ t: Tensor) -> (UnsafeMutablePointer<Float>, [Int]) {
+                if t.shape == shape { return (t.data(in: format), Shape.strides(physical)) }
+                let s = broadcastStrides(t.shape, to: shape)
+                return (t.pointer, [s[0], s[1] * block, s[2], s[3], s[1]])
+            }
+            let (pa, sa) = view(a), (pb, sb) = view(b)
+            let storage = TensorStorage(count: format.elementCount)
+            ElementwiseKernels.binary(op, pa, aStrides: sa, pb, bStrides: sb, storage.pointer, shape: physical)
+            return elementwiseResult(name, storage, format, inputs: [a, b], backward: backward)
+        }
         let storage = TensorStorage(count: Shape.count(shape))
         ElementwiseKernels.binary(op, a.pointer, aStrides: broadcastStrides(a.shape, to: shape),
                                   b.pointer, bStrides: broadcastStrides(b.shape, to: shape), storage.pointer, shape: shape)

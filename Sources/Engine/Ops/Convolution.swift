@@ -17,19 +17,25 @@ extension Tensor {
                             kernel: (weight[2], weight[3]), stride: stride, padding: padding, dilation: dilation, groups: groups)
     }
 
-    /// PyTorch's `F.conv2d`.
+    /// PyTorch's `F.conv2d`, followed by a ReLU when `fusedReLU` (computed in the same pass when
+    /// nothing is recorded: inference).
     public func conv2d(_ weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
-                       dilation: (Int, Int) = (1, 1), groups: Int = 1) -> Tensor {
+                       dilation: (Int, Int) = (1, 1), groups: Int = 1, fusedReLU: Bool = false) -> Tensor {
         let g = Tensor.convGeometry(input: shape, weight: weight.shape, stride: stride, padding: padding, dilation: dilation, groups: groups)
         if let bias { precondition(bias.shape == [g.outChannels], "conv2d: bias shape \(bias.shape), expected [\(g.outChannels)]") }
-        return Tensor.convolution(self, weight, bias: bias, g)
+        guard fusedReLU else { return Tensor.convolution(self, weight, bias: bias, g) }
+        let inputs = [self, weight] + (bias.map { [$0] } ?? [])
+        if GradMode.isEnabled && inputs.contains(where: { $0.requiresGrad }) { return Tensor.convolution(self, weight, bias: bias, g).relu() }
+        FlopCounter.add(g.flops)
+        let (storage, format) = Tensor.runConvolution(g, .forward, inputs, relu: true)
+        return Tensor(storage: storage, format: format)
     }
 
     /// Runs a convolution pass on tensors: inputs are taken in the plan's formats (converted once
     /// and kept on the tensor), activation outputs stay in the plan's format, weight gradients are
     /// returned plain.
-    static func runConvolution(_ g: ConvGeometry, _ pass: ConvolutionKernels.Pass, _ inputs: [Tensor]) -> (TensorStorage, DNNLFormat) {
-        let plan = ConvolutionKernels.plan(g, pass, bias: inputs.count == 3)
+    static func runConvolution(_ g: ConvGeometry, _ pass: ConvolutionKernels.Pass, _ inputs: [Tensor], relu: Bool = false) -> (TensorStorage, DNNLFormat) {
+        let plan = ConvolutionKernels.plan(g, pass, bias: inputs.count == 3, relu: relu)
         let outFormat = plan.formats.last!
         let out = TensorStorage(count: outFormat.elementCount)
         plan.run(zip(plan.formats, inputs).map { $0.1.data(in: $0.0) } + [out.pointer])

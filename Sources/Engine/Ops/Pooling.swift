@@ -1,40 +1,38 @@
 /// Max and average pooling over NCHW tensors. Average pooling and its backward are each other's
 /// adjoint; max pooling's backward is a scatter by the saved indices, whose derivative is a gather.
 extension Tensor {
-    /// PyTorch's `F.max_pool2d` (floor mode, dilation 1).
+    /// PyTorch's `F.max_pool2d` (floor mode, dilation 1). Runs in the input's channel-blocked
+    /// layout when it has one (the output and both adjoints keep it).
     public func maxPool2d(kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0)) -> Tensor {
         precondition(rank == 4, "maxPool2d: input must be NCHW, got \(shape)")
         let s = stride ?? kernel
         let rows = PoolingWindows.strided(input: shape[2], kernel: kernel.0, stride: s.0, padding: padding.0)
         let cols = PoolingWindows.strided(input: shape[3], kernel: kernel.1, stride: s.1, padding: padding.1)
-        let outShape = [shape[0], shape[1], rows.count, cols.count]
-        let storage = TensorStorage(count: Shape.count(outShape))
+        let p = MaxPoolPlan(input: self, outShape: [shape[0], shape[1], rows.count, cols.count])
+        let storage = TensorStorage(count: p.outFormat.elementCount)
         let indices = PoolIndices(count: storage.count)
-        PoolingKernels.maxForward(pointer, planes: shape[0] * shape[1], h: shape[2], w: shape[3], rows: rows, cols: cols,
+        PoolingKernels.maxForward(data(in: p.inFormat), planes: p.planes, h: shape[2], w: shape[3], lanes: p.lanes, rows: rows, cols: cols,
                                   storage.pointer, indices: indices.pointer)
-        let inShape = shape
-        return Tensor.recorded("maxPool2d", storage: storage, shape: outShape, inputs: [self]) { g, _, _ in
-            [Tensor.indexScatter(g, indices, inShape)]
+        return Tensor.recorded("maxPool2d", storage: storage, format: p.outFormat, inputs: [self]) { g, _, _ in
+            [Tensor.indexScatter(g, indices, p)]
         }
     }
 
-    static func indexScatter(_ g: Tensor, _ indices: PoolIndices, _ inShape: [Int]) -> Tensor {
-        let planes = inShape[0] * inShape[1]
-        let storage = TensorStorage(count: Shape.count(inShape))
-        PoolingKernels.scatter(g.pointer, planes: planes, outPerPlane: g.count / planes, inPerPlane: storage.count / planes,
+    static func indexScatter(_ g: Tensor, _ indices: PoolIndices, _ p: MaxPoolPlan) -> Tensor {
+        let storage = TensorStorage(count: p.inFormat.elementCount)
+        PoolingKernels.scatter(g.data(in: p.outFormat), planes: p.planes, outPerPlane: p.outPerPlane, inPerPlane: p.inPerPlane, lanes: p.lanes,
                                indices: indices.pointer, storage.pointer)
-        return recorded("maxPoolBackward", storage: storage, shape: inShape, inputs: [g]) { gg, _, _ in
-            [indexGather(gg, indices, g.shape)]
+        return recorded("maxPoolBackward", storage: storage, format: p.inFormat, inputs: [g]) { gg, _, _ in
+            [indexGather(gg, indices, p)]
         }
     }
 
-    static func indexGather(_ x: Tensor, _ indices: PoolIndices, _ outShape: [Int]) -> Tensor {
-        let planes = outShape[0] * outShape[1]
-        let storage = TensorStorage(count: Shape.count(outShape))
-        PoolingKernels.gather(x.pointer, planes: planes, outPerPlane: storage.count / planes, inPerPlane: x.count / planes,
+    static func indexGather(_ x: Tensor, _ indices: PoolIndices, _ p: MaxPoolPlan) -> Tensor {
+        let storage = TensorStorage(count: p.outFormat.elementCount)
+        PoolingKernels.gather(x.data(in: p.inFormat), planes: p.planes, outPerPlane: p.outPerPlane, inPerPlane: p.inPerPlane, lanes: p.lanes,
                               indices: indices.pointer, storage.pointer)
-        return recorded("maxPoolGather", storage: storage, shape: outShape, inputs: [x]) { g, _, _ in
-            [indexScatter(g, indices, x.shape)]
+        return recorded("maxPoolGather", storage: storage, format: p.outFormat, inputs: [x]) { g, _, _ in
+            [indexScatter(g, indices, p)]
         }
     }
 
@@ -69,6 +67,29 @@ extension Tensor {
         return Tensor.recorded("avgPool2dBackward", storage: storage, shape: inputShape, inputs: [self]) { g, _, _ in
             [g.windowAverage(rows: rows, cols: cols)]
         }
+    }
+}
+
+/// The layout a max pooling runs in: the input's dense channel-blocked layout (planes are an
+/// image's channel block, `lanes` channels interleaved) or plain NCHW (`lanes` = 1).
+struct MaxPoolPlan {
+    let inFormat: DNNLFormat, outFormat: DNNLFormat
+    let planes: Int, lanes: Int, inPerPlane: Int, outPerPlane: Int
+
+    init(input: Tensor, outShape: [Int]) {
+        let shape = input.shape
+        if let f = input.denseNativeFormat, let block = f.channelBlock, block > 1 {
+            inFormat = f
+            outFormat = DNNLFormat.channelBlocked(outShape, block: block)
+            lanes = block
+        } else {
+            inFormat = DNNLFormat.plain(shape)
+            outFormat = DNNLFormat.plain(outShape)
+            lanes = 1
+        }
+        planes = shape[0] * shape[1] / lanes
+        inPerPlane = shape[2] * shape[3]
+        outPerPlane = outShape[2] * outShape[3]
     }
 }
 

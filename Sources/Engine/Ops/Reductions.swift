@@ -5,19 +5,40 @@ extension Tensor {
     /// broadcasting): the result has exactly `shape`.
     public func sum(toShape target: [Int]) -> Tensor {
         if target == shape { return self }
-        let outStrides = Tensor.broadcastStrides(target, to: shape)
         let storage = TensorStorage(count: Shape.count(target))
-        ElementwiseKernels.sumInto(pointer, shape: shape, storage.pointer, outStrides: outStrides, outCount: storage.count)
+        if let f = denseNativeFormat, Shape.count(target) == 1 {
+            // A total: the same values in another order.
+            ElementwiseKernels.sumInto(data(in: f), shape: [f.elementCount], storage.pointer, outStrides: [0], outCount: 1)
+        } else if rank == 4, let f = denseNativeFormat, let block = f.channelBlock, block > 1,
+                  Tensor.broadcastStrides(target, to: shape) == Tensor.broadcastStrides([1, shape[1], 1, 1], to: shape) {
+            // Per-channel sums, in the channel-blocked layout.
+            let sums = UnsafeMutablePointer<Double>.allocate(capacity: shape[1])
+            defer { sums.deallocate() }
+            NormalizationKernels.channelReduce(data(in: f), .sum, ChannelLayout(n: shape[0], c: shape[1], hw: shape[2] * shape[3], block: block), first: sums)
+            for c in 0..<shape[1] { storage.pointer[c] = Float(sums[c]) }
+        } else {
+            ElementwiseKernels.sumInto(pointer, shape: shape, storage.pointer, outStrides: Tensor.broadcastStrides(target, to: shape), outCount: storage.count)
+        }
+        let layout = denseNativeFormat
         return Tensor.recorded("sumTo", storage: storage, shape: target, inputs: [self]) { [shape] g, _, _ in
-            [g.expanded(to: shape)]
+            [g.expanded(to: shape, layout: layout)]
         }
     }
 
-    /// Broadcasts to `target` (materialised).
-    public func expanded(to target: [Int]) -> Tensor {
+    /// Broadcasts to `target` (materialised), laid out as `layout` when that is a channel-blocked
+    /// layout of `target` (the layout of the tensor whose sum this expansion differentiates), else
+    /// plain.
+    public func expanded(to target: [Int], layout: DNNLFormat? = nil) -> Tensor {
         if target == shape { return self }
-        let storage = TensorStorage(count: Shape.count(target))
         let zeros = Tensor.zeros([])
+        if let layout, layout.shape == target, let block = layout.channelBlock, block > 1 {
+            let s = Tensor.broadcastStrides(shape, to: target)
+            let storage = TensorStorage(count: layout.elementCount)
+            ElementwiseKernels.binary(.add, pointer, aStrides: [s[0], s[1] * block, s[2], s[3], s[1]], zeros.pointer, bStrides: [0, 0, 0, 0, 0],
+                                      storage.pointer, shape: [target[0], target[1] / block, target[2], target[3], block])
+            return Tensor.recorded("expand", storage: storage, format: layout, inputs: [self]) { [shape] g, _, _ in [g.sum(toShape: shape)] }
+        }
+        let storage = TensorStorage(count: Shape.count(target))
         ElementwiseKernels.binary(.add, pointer, aStrides: Tensor.broadcastStrides(shape, to: target),
                                   zeros.pointer, bStrides: [Int](repeating: 0, count: target.count), storage.pointer, shape: target)
         return Tensor.recorded("expand", storage: storage, shape: target, inputs: [self]) { [shape] g, _, _ in

@@ -80,6 +80,10 @@ public final class Tensor: @unchecked Sendable {
         return s.pointer
     }
 
+    /// Frees the plain row-major copy when a oneDNN layout holds the same values (it is rebuilt on
+    /// demand): for long-lived tensors that only oneDNN ops read, such as folded inference weights.
+    public func releasePlainCopy() { if !layouts.isEmpty { plain = nil } }
+
     /// The layout this tensor's values were produced in when that is a dense oneDNN layout (and no
     /// plain copy exists yet): element-wise maps then run in that layout directly.
     var denseNativeFormat: DNNLFormat? {
