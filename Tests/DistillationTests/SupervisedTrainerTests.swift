@@ -1,3 +1,4 @@
+import TestSupport
 import Checkpoints
 import Datasets
 import Distillation

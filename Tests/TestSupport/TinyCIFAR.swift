@@ -3,8 +3,8 @@ import Foundation
 
 /// A tiny CIFAR-10-format data set (five training batches of 8 images, 16 test images) under
 /// `folder/cifar-10-batches-bin`, with class-dependent brightness so there is something to learn.
-enum TinyCIFAR {
-    static func write(to folder: String, seed: UInt64) throws {
+public enum TinyCIFAR {
+    public static func write(to folder: String, seed: UInt64) throws {
         let data = folder + "/cifar-10-batches-bin"
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
         var g = RandomGenerator(seed: seed)

@@ -1,0 +1,127 @@
+import Distillation
+import Foundation
+
+/// Runs every cell of an experiment in order: a finished cell (its `result.json` exists) is
+/// skipped, an interrupted one resumes from its last finished epoch (bit-identically, see the
+/// trainers), a new one starts. The process may be stopped at any time; nothing finished is lost
+/// or redone.
+public final class ExperimentRunner {
+    public let spec: ExperimentSpec
+    public let output: URL
+
+    public init(spec: ExperimentSpec, output: String? = nil) throws {
+        self.spec = spec
+        self.output = URL(fileURLWithPath: output ?? spec.outputPath)
+        try FileManager.default.createDirectory(at: self.output, withIntermediateDirectories: true)
+        try RunDirectory(self.output.path).writeJSON(spec, to: "experiment.json")
+    }
+
+    /// The result of a finished cell, or nil.
+    public func result(of cell: ExperimentCell) -> ExperimentCell.Result? {
+        try? JSONDecoder().decode(ExperimentCell.Result.self, from: Data(contentsOf: output.appendingPathComponent(cell.path + "/result.json")))
+    }
+
+    /// Runs the cells not yet finished. `stopAfterEpochs` ends the call after that many epochs of
+    /// training in total (an interruption at an epoch boundary, for tests); returns whether every
+    /// cell has finished.
+    @discardableResult
+    public func run(progress: ProgressLine? = ProgressLine(), stopAfterEpochs: Int? = nil) throws -> Bool {
+        let cells = spec.cells()
+        var budget = stopAfterEpochs
+        for (index, cell) in cells.enumerated() {
+            let head = "[\(index + 1)/\(cells.count)] \(cell.label)"
+            let run = try RunDirectory(output.appendingPathComponent(cell.path).path)
+            if let done = result(of: cell) {
+                try checkConfiguration(of: cell, in: run)
+                progress?.update(String(format: "%@: finished (best %.2f%%, last %.2f%%)", head, done.bestTop1, done.lastTop1), force: true)
+                progress?.finish()
+                continue
+            }
+            if budget == 0 { return false }
+            progress?.update("\(head): starting", force: true)
+            progress?.finish()
+            let epochs: Int, before: Int
+            switch cell.kind {
+            case let .teacher(t):
+                let trainer = try SupervisedTrainer(config: teacherConfiguration(t), run: run, resume: true)
+                (before, epochs) = (trainer.nextEpoch, trainer.config.epochs)
+                try trainer.train(progress: progress, stopAfter: budget)
+                if trainer.nextEpoch < epochs { return false }
+            case let .alone(student, seed):
+                let trainer = try SupervisedTrainer(config: spec.budget.configuration(arch: student, data: spec.data, seed: seed), run: run, resume: true)
+                (before, epochs) = (trainer.nextEpoch, trainer.config.epochs)
+                try trainer.train(progress: progress, stopAfter: budget)
+                if trainer.nextEpoch < epochs { return false }
+            case let .distill(pair, method, seed):
+                let trainer = try DistillationTrainer(config: try distillationConfiguration(pair: pair, method: method, seed: seed), run: run, resume: true)
+                (before, epochs) = (trainer.nextEpoch, trainer.config.training.epochs)
+                _ = try trainer.evaluateTeachers(progress: progress)
+                try trainer.train(progress: progress, stopAfter: budget)
+                if trainer.nextEpoch < epochs { return false }
+            }
+            budget = budget.map { $0 - (epochs - before) }
+            try finish(cell, run: run, epochs: epochs)
+        }
+        return true
+    }
+
+    /// The recipe of a teacher trained here.
+    func teacherConfiguration(_ t: ExperimentSpec.Teacher) -> TrainingConfiguration {
+        var b = spec.budget
+        if let e = t.train?.epochs { b.epochs = e; b.milestones = b.milestones.map { $0.filter { $0 < e } } }
+        if let l = t.train?.trainLimit { b.trainLimit = l }
+        return b.configuration(arch: t.arch, data: spec.data, seed: t.train?.seed ?? 0)
+    }
+
+    /// The `distill` configuration of a cell.
+    public func distillationConfiguration(pair: ExperimentSpec.Pair, method: ExperimentSpec.Method, seed: UInt64) throws -> DistillationConfiguration {
+        let teachers = pair.teachers.map { name in spec.teachers.first { $0.name == name }! }
+        let hyper = try method.hyperparameters()
+        var config = DistillationConfiguration(student: pair.student, data: spec.data,
+                                               teachers: teachers.map { TeacherSpec(arch: $0.arch, checkpoint: spec.checkpoint(of: $0, output: output)) },
+                                               method: hyper.method)
+        config.training = spec.budget.configuration(arch: pair.student, data: spec.data, seed: seed)
+        config.hyper = hyper
+        return config
+    }
+
+    /// A finished cell must have been run with the configuration the file asks for now.
+    func checkConfiguration(of cell: ExperimentCell, in run: RunDirectory) throws {
+        let data = try? Data(contentsOf: run.file("config.json"))
+        let same: Bool
+        switch cell.kind {
+        case let .teacher(t):
+            same = data.flatMap { try? JSONDecoder().decode(TrainingConfiguration.self, from: $0) } == teacherConfiguration(t)
+        case let .alone(student, seed):
+            same = data.flatMap { try? JSONDecoder().decode(TrainingConfiguration.self, from: $0) }
+                == spec.budget.configuration(arch: student, data: spec.data, seed: seed)
+        case let .distill(pair, method, seed):
+            same = data.flatMap { try? JSONDecoder().decode(DistillationConfiguration.self, from: $0) }
+                == (try distillationConfiguration(pair: pair, method: method, seed: seed))
+        }
+        guard same else {
+            throw ExperimentError.invalid("\(run.url.path) finished with another configuration than the experiment file now gives for \(cell.label); move that folder away or set another output")
+        }
+    }
+
+    /// Writes `result.json` from the run's metrics.
+    func finish(_ cell: ExperimentCell, run: RunDirectory, epochs: Int) throws {
+        let rows = run.metrics()
+        let accuracies = rows.compactMap { $0["test_top1"] as? Double }
+        guard let last = accuracies.last, accuracies.count == epochs else {
+            throw ExperimentError.missingRun("\(run.url.path): metrics.jsonl holds \(accuracies.count) of \(epochs) epochs after training finished")
+        }
+        let best = accuracies.enumerated().max { $0.element < $1.element }!
+        let (pair, method, seed): (String?, String, UInt64) = {
+            switch cell.kind {
+            case let .teacher(t): return (nil, "teacher", t.train?.seed ?? 0)
+            case let .alone(_, s): return (nil, ExperimentSpec.Method.alone, s)
+            case let .distill(p, m, s): return (p.label, m.name, s)
+            }
+        }()
+        let seconds = rows.compactMap { $0["seconds"] as? Double }.reduce(0, +)
+        let result = ExperimentCell.Result(cell: cell.path, pair: pair, method: method, seed: seed, epochs: epochs, bestTop1: best.element,
+                                           lastTop1: last, bestEpoch: best.offset + 1, seconds: seconds)
+        try run.writeJSON(result, to: "result.json")
+    }
+}

@@ -1,0 +1,133 @@
+import Checkpoints
+import Distillation
+import Engine
+import Experiments
+import Foundation
+import Models
+import NN
+import TestSupport
+import XCTest
+
+/// `mmkd run` / `mmkd report` on a tiny CIFAR-10-format data set: a teacher trained in the
+/// experiment, one from a checkpoint, three methods and two seeds.
+final class ExperimentTests: XCTestCase {
+    var folder: String!
+
+    override func setUpWithError() throws {
+        folder = NSTemporaryDirectory() + "mmkd-experiment-\(UUID().uuidString)"
+        try TinyCIFAR.write(to: folder, seed: 21)
+        Initialization.seed(7)
+        try ModelCheckpoint.save(try ModelZoo.make("resnet14", classes: 10), metadata: ["arch": "resnet14"],
+                                 to: URL(fileURLWithPath: folder + "/teacher.safetensors"))
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: folder) }
+
+    func writeSpec(_ extra: String = "", methods: String = "[alone, aver, {name: mmkd, method: mmkd, buffer_size: 16, meta_freq: 2}]") throws -> String {
+        let yaml = """
+        name: tiny
+        data: cifar10:\(folder!)
+        seeds: [1, 2]
+        budget: {epochs: 2, batch_size: 8, milestones: [1], loader_threads: 1}
+        teachers:
+          - {name: given, arch: resnet14, checkpoint: \(folder!)/teacher.safetensors}
+          - {name: trained, arch: resnet8, train: {seed: 3, epochs: 1}}
+        pairs:
+          - {name: two-to-r8, student: resnet8, teachers: [given, trained]}
+        methods: \(methods)
+        \(extra)
+        """
+        let path = folder + "/experiment-\(UUID().uuidString).yaml"
+        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func testInterruptedRunFinishesWithTheNumbersOfAnUninterruptedOne() throws {
+        let spec = try ExperimentSpec.load(try writeSpec())
+        XCTAssertEqual(spec.cells().count, 1 + 2 * 3, "one teacher to train, then 2 seeds × (alone, aver, mmkd)")
+
+        let straight = try ExperimentRunner(spec: spec, output: folder + "/a")
+        XCTAssertTrue(try straight.run(progress: nil))
+
+        // Stopped after 4 epochs in all (the teacher's 1, seed 1's alone 2, one of aver's), then
+        // twice more by new runners, as a killed and restarted `mmkd run` would be.
+        XCTAssertFalse(try ExperimentRunner(spec: spec, output: folder + "/b").run(progress: nil, stopAfterEpochs: 4))
+        XCTAssertFalse(try ExperimentRunner(spec: spec, output: folder + "/b").run(progress: nil, stopAfterEpochs: 3))
+        let restarted = try ExperimentRunner(spec: spec, output: folder + "/b")
+        XCTAssertTrue(try restarted.run(progress: nil))
+
+        for cell in spec.cells() {
+            let a = try XCTUnwrap(straight.result(of: cell), cell.label), b = try XCTUnwrap(restarted.result(of: cell), cell.label)
+            XCTAssertEqual(a.bestTop1, b.bestTop1, cell.label)
+            XCTAssertEqual(a.lastTop1, b.lastTop1, cell.label)
+            XCTAssertEqual(a.bestEpoch, b.bestEpoch, cell.label)
+            let ma = try RunDirectory(folder + "/a/" + cell.path).metrics(), mb = try RunDirectory(folder + "/b/" + cell.path).metrics()
+            XCTAssertEqual(ma.map { $0["train_loss"] as? Double }, mb.map { $0["train_loss"] as? Double }, cell.label)
+        }
+        // A finished grid runs nothing again.
+        let before = try FileManager.default.attributesOfItem(atPath: folder + "/b/cells/two-to-r8/mmkd/seed2/last.safetensors")[.modificationDate] as? Date
+        XCTAssertTrue(try ExperimentRunner(spec: spec, output: folder + "/b").run(progress: nil))
+        let after = try FileManager.default.attributesOfItem(atPath: folder + "/b/cells/two-to-r8/mmkd/seed2/last.safetensors")[.modificationDate] as? Date
+        XCTAssertEqual(before, after)
+    }
+
+    func testReportAggregatesSeedsAndComputesARI() throws {
+        let spec = try ExperimentSpec.load(try writeSpec())
+        let runner = try ExperimentRunner(spec: spec, output: folder + "/r")
+        try runner.run(progress: nil)
+        let report = try ExperimentReport(output: folder + "/r")
+        XCTAssertEqual(report.finished, report.planned)
+        let row = try XCTUnwrap(report.entries["two-to-r8"])
+        for name in ["alone", "aver", "mmkd"] {
+            let cells = spec.cells().filter { $0.path.contains("/\(name)/") || $0.path.hasPrefix("\(name)/") }
+            let results = try cells.map { try XCTUnwrap(runner.result(of: $0)) }
+            let entry = try XCTUnwrap(row[name], name)
+            XCTAssertEqual(entry.seeds, [1, 2])
+            XCTAssertEqual(entry.best.values, results.map(\.bestTop1), name)
+            XCTAssertEqual(entry.last.values, results.map(\.lastTop1), name)
+            let m = entry.best.mean, sd = entry.best.std
+            XCTAssertEqual(m, results.map(\.bestTop1).reduce(0, +) / 2, accuracy: 1e-12)
+            XCTAssertEqual(sd, abs(results[0].bestTop1 - results[1].bestTop1) / 2.0.squareRoot(), accuracy: 1e-9, "sample standard deviation")
+        }
+        let (a, o, s) = (row["mmkd"]!.best.mean, row["aver"]!.best.mean, row["alone"]!.best.mean)
+        if o != s {
+            XCTAssertEqual(try XCTUnwrap(report.ari(against: "aver", epoch: .best)), 100 * (a - o) / (o - s), accuracy: 1e-9)
+        }
+        XCTAssertNotNil(report.teachers["two-to-r8"], "the pair's teacher evaluation is read")
+        let files = try report.write()
+        let markdown = try String(contentsOf: files[0], encoding: .utf8)
+        XCTAssertTrue(markdown.contains("## Top-1 at the best epoch") && markdown.contains("## Top-1 at the last epoch") && markdown.contains("## ARI of mmkd"))
+        XCTAssertTrue(markdown.contains("| student alone | " + row["alone"]!.best.text))
+        let csv = try String(contentsOf: files[1], encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(csv.count, 1 + 3)
+        XCTAssertTrue(csv[0].hasPrefix("pair,student,teachers,method"))
+    }
+
+    func testBadExperimentFilesNameWhatIsWrong() throws {
+        func message(_ path: String) -> String {
+            do { _ = try ExperimentSpec.load(path); return "" } catch { return "\(error)" }
+        }
+        XCTAssertTrue(message(folder + "/none.yaml").contains("cannot read"))
+        let kd = try writeSpec(methods: "[kd]")
+        XCTAssertTrue(message(kd).contains("kd") && message(kd).contains("exactly one teacher"), message(kd))
+        let unknown = try writeSpec(methods: "[{name: x, method: nonsense}]")
+        XCTAssertTrue(message(unknown).contains("unknown method 'nonsense'"), message(unknown))
+        let bad = try writeSpec(methods: "[{method: mmkd, regressor: 5x5}]")
+        XCTAssertTrue(message(bad).contains("regressor must be 1x1 or convs"), message(bad))
+        let noSeeds = try writeSpec(methods: "[alone]").replacingOccurrences(of: ".yaml", with: "-2.yaml")
+        try (try String(contentsOfFile: try writeSpec(methods: "[alone]"), encoding: .utf8)).replacingOccurrences(of: "seeds: [1, 2]", with: "seeds: one")
+            .write(toFile: noSeeds, atomically: true, encoding: .utf8)
+        XCTAssertTrue(message(noSeeds).contains(noSeeds) && message(noSeeds).contains("seeds"), message(noSeeds))
+        XCTAssertTrue(message(kd).hasPrefix(kd), "errors start with the file's path")
+    }
+
+    func testAFinishedCellWithAnotherConfigurationIsNotSilentlyReused() throws {
+        let spec = try ExperimentSpec.load(try writeSpec(methods: "[alone]"))
+        try ExperimentRunner(spec: spec, output: folder + "/c").run(progress: nil)
+        var changed = spec
+        changed.budget.learningRate = 0.01
+        XCTAssertThrowsError(try ExperimentRunner(spec: changed, output: folder + "/c").run(progress: nil)) { error in
+            XCTAssertTrue("\(error)".contains("another configuration"), "\(error)")
+        }
+    }
+}
