@@ -33,7 +33,7 @@ let package = Package(
         .target(name: "Serialization", dependencies: ["CImageCodecs"], swiftSettings: fastMath),
         .target(name: "Checkpoints", dependencies: ["Serialization", "NN", "Engine"], swiftSettings: fastMath),
         .target(name: "Distillation", dependencies: ["Models", "Datasets", "Checkpoints", "NN", "Engine"], swiftSettings: fastMath),
-        .target(name: "Experiments", dependencies: ["Distillation", "Models", .product(name: "Yams", package: "Yams")], swiftSettings: fastMath),
+        .target(name: "Experiments", dependencies: ["Distillation", "Models", "Datasets", "Checkpoints", "Engine", .product(name: "Yams", package: "Yams")], swiftSettings: fastMath),
         .executableTarget(
             name: "mmkd",
             dependencies: ["Engine", "NN", "Models", "Datasets", "Checkpoints", "Distillation", "Experiments", .product(name: "ArgumentParser", package: "swift-argument-parser")],

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Datasets
 import Distillation
 import Experiments
 import Foundation
@@ -30,7 +31,7 @@ struct RunCommand: ParsableCommand {
         }
         try runner.run()
         let report = try ExperimentReport(output: runner.output.path)
-        let files = try report.write()
+        let files = try report.write() + [try HTMLReport(report: report).write(gradcam: try report.writeGradCAMFigures(images: 6))]
         print("all runs finished; report: \(files.map(\.path).joined(separator: ", "))")
     }
 }
@@ -39,14 +40,50 @@ struct RunCommand: ParsableCommand {
 struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
-        abstract: "Aggregate an experiment's runs: top-1 mean ± std over seeds (best and last epoch), ARI; Markdown and CSV.")
+        abstract: "Aggregate an experiment's runs: top-1 mean ± std over seeds (best and last epoch), ARI; Markdown, CSV and HTML.",
+        discussion: """
+        Writes RUN_DIR/report.md, results.csv and report.html (one self-contained file: accuracy curves, MMKD's learned \
+        teacher weights, β sensitivity and ablations when the grid has them, Grad-CAM heat maps of the student alone, \
+        the distilled students and a teacher; figures under RUN_DIR/figures/).
+        """)
 
     @Argument(help: "The experiment's output folder (written by `mmkd run`).") var runDir: String
+    @Option(help: "Test images in each pair's Grad-CAM figure (0: none).") var gradcamImages: Int = 6
+
+    func validate() throws {
+        guard gradcamImages >= 0 else { throw ValidationError("--gradcam-images must be ≥ 0, got \(gradcamImages)") }
+    }
 
     func run() throws {
         let report = try ExperimentReport(output: runDir)
-        let files = try report.write()
+        let figures = gradcamImages > 0 ? try report.writeGradCAMFigures(images: gradcamImages) : [:]
+        let files = try report.write() + [try HTMLReport(report: report).write(gradcam: figures)]
         print(report.markdown())
         print("\(report.finished) of \(report.planned) runs finished; wrote \(files.map(\.path).joined(separator: ", "))")
+    }
+}
+
+/// `mmkd gradcam`: Grad-CAM heat maps of several networks on the same test images (PNG).
+struct GradCAMCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gradcam",
+        abstract: "Grad-CAM heat maps (true class, penultimate feature map) of networks on the same test images, as PNGs.",
+        discussion: "Writes OUT/gradcam.png (a row per image: the image, then each network's heat map) and OUT/LABEL-testI.png per network and image.")
+
+    @Option(name: .customLong("model"), help: "A network as LABEL=ARCH=CHECKPOINT (repeat for several).") var models: [String] = []
+    @Option(help: "Data set as KIND:PATH (its test split is used).") var data: String
+    @Option(help: "Number of test images (spread evenly over the split).") var images: Int = 6
+    @Option(help: "Output folder.") var out: String = "gradcam"
+
+    func validate() throws {
+        guard !models.isEmpty else { throw ValidationError("give at least one --model LABEL=ARCH=CHECKPOINT") }
+        guard images > 0 else { throw ValidationError("--images must be positive, got \(images)") }
+        _ = try DatasetSpec(parsing: data)
+    }
+
+    func run() throws {
+        let networks = try models.map(GradCAMFigure.Network.init(parsing:))
+        let figure = try GradCAMFigure(networks: networks, data: data, count: images)
+        print("Grad-CAM of \(networks.map(\.label).joined(separator: ", ")) on \(figure.indices.count) test images → \(try figure.write(to: out).path)")
     }
 }

@@ -131,3 +131,80 @@ final class ExperimentTests: XCTestCase {
         }
     }
 }
+
+/// Grad-CAM against finite differences: shifting channel c of the feature map by ε everywhere
+/// changes the class logit by ε·H·W·α_c.
+final class GradCAMTests: XCTestCase {
+    func testChannelWeightsMatchFiniteDifferences() throws {
+        Initialization.seed(3)
+        let model = try ModelZoo.make("resnet8", classes: 10)
+        model.eval()
+        var rng = RandomGenerator(seed: 4)
+        let x = Tensor.randomNormal([2, 3, 16, 16], generator: &rng)
+        let classes = [3, 7]
+        let maps = GradCAM.maps(model: model, batch: x, classes: classes)
+        XCTAssertEqual(maps.count, 2)
+
+        let a = withoutGrad { model.features(x).features.dropLast().last! }
+        let (c, h, w) = (a.shape[1], a.shape[2], a.shape[3])
+        for (i, cls) in classes.enumerated() {
+            let ai = Tensor(Array(a.scalars[(i * c * h * w)..<((i + 1) * c * h * w)]), shape: [1, c, h, w])
+            func logit(_ t: Tensor) -> Double { Double(withoutGrad { model.classify(penultimate: t) }.scalars[cls]) }
+            let eps: Float = 1e-2
+            let alphas = (0..<c).map { ch -> Double in
+                func shifted(_ s: Float) -> Tensor {
+                    var v = ai.scalars
+                    for p in 0..<(h * w) { v[ch * h * w + p] += s }
+                    return Tensor(v, shape: ai.shape)
+                }
+                return (logit(shifted(eps)) - logit(shifted(-eps))) / (2 * Double(eps) * Double(h * w))
+            }
+            var cam = [Float](repeating: 0, count: h * w)
+            for ch in 0..<c { for p in 0..<(h * w) { cam[p] += Float(alphas[ch]) * ai.scalars[ch * h * w + p] } }
+            cam = cam.map { max($0, 0) }
+            var expected = [Float](repeating: 0, count: 16 * 16)
+            // Bilinear, align_corners=False, from h×w to 16×16.
+            for y in 0..<16 {
+                let fy = min(max((Float(y) + 0.5) * Float(h) / 16 - 0.5, 0), Float(h - 1)), y0 = Int(fy), y1 = min(y0 + 1, h - 1), wy = fy - Float(y0)
+                for xx in 0..<16 {
+                    let fx = min(max((Float(xx) + 0.5) * Float(w) / 16 - 0.5, 0), Float(w - 1)), x0 = Int(fx), x1 = min(x0 + 1, w - 1), wx = fx - Float(x0)
+                    expected[y * 16 + xx] = (cam[y0 * w + x0] * (1 - wx) + cam[y0 * w + x1] * wx) * (1 - wy) + (cam[y1 * w + x0] * (1 - wx) + cam[y1 * w + x1] * wx) * wy
+                }
+            }
+            let top = expected.max()!
+            XCTAssertGreaterThan(top, 0)
+            for (m, e) in zip(maps[i], expected) { XCTAssertEqual(m, e / top, accuracy: 2e-3, "image \(i)") }
+        }
+    }
+
+    func testHTMLReportIsSelfContained() throws {
+        let folder = NSTemporaryDirectory() + "mmkd-html-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try TinyCIFAR.write(to: folder, seed: 5)
+        Initialization.seed(9)
+        try ModelCheckpoint.save(try ModelZoo.make("resnet8", classes: 10), metadata: ["arch": "resnet8"], to: URL(fileURLWithPath: folder + "/t.safetensors"))
+        let yaml = """
+        name: html
+        data: cifar10:\(folder)
+        seeds: [1]
+        budget: {epochs: 2, batch_size: 8, loader_threads: 1}
+        teachers: [{name: t1, arch: resnet8, checkpoint: \(folder)/t.safetensors}, {name: t2, arch: resnet8, checkpoint: \(folder)/t.safetensors}]
+        pairs: [{name: p, student: resnet8, teachers: [t1, t2]}]
+        methods: [alone, {name: aver-b0, method: aver}, {name: mmkd, method: mmkd, buffer_size: 16, meta_freq: 2}, {name: mmkd-nobuf, method: mmkd, buffer: false, meta_freq: 2}]
+        """
+        try yaml.write(toFile: folder + "/e.yaml", atomically: true, encoding: .utf8)
+        let spec = try ExperimentSpec.load(folder + "/e.yaml")
+        try ExperimentRunner(spec: spec, output: folder + "/out").run(progress: nil)
+        let report = try ExperimentReport(output: folder + "/out")
+        let figures = try report.writeGradCAMFigures(images: 3)
+        XCTAssertNotNil(figures["p"])
+        XCTAssertEqual(report.gradCAMNetworks(pair: spec.pairs[0]).map(\.label), ["student alone", "aver-b0", "mmkd", "mmkd-nobuf", "teacher t1"])
+        let html = try String(contentsOf: try HTMLReport(report: report).write(gradcam: figures), encoding: .utf8)
+        XCTAssertTrue(html.hasPrefix("<!DOCTYPE html>") && html.hasSuffix("</html>\n"))
+        XCTAssertGreaterThanOrEqual(html.components(separatedBy: "<svg").count - 1, 4, "curves, two weight charts, ablation bars")
+        XCTAssertTrue(html.contains("MMKD ablations") && html.contains("no hard buffer"))
+        XCTAssertTrue(html.contains("learned logit weight per teacher"))
+        XCTAssertTrue(html.contains("data:image/png;base64,"), "the Grad-CAM figure is embedded")
+        XCTAssertFalse(html.contains("src=\"http") || html.contains("href=\"http") || html.contains("<script"), "nothing is fetched or run")
+    }
+}
