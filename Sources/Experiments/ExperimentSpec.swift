@@ -249,11 +249,8 @@ extension ExperimentSpec {
             for m in methods {
                 guard let method = try m.distillationMethod() else { continue }
                 _ = try m.hyperparameters()
-                if method == .kd && p.teachers.count != 1 {
-                    throw ExperimentError.invalid("method '\(m.name)' (kd) distils exactly one teacher; pair '\(p.label)' has \(p.teachers.count)")
-                }
-                if p.teachers.count < method.minimumTeachers {
-                    throw ExperimentError.invalid("method '\(m.name)' needs at least \(method.minimumTeachers) teachers; pair '\(p.label)' has \(p.teachers.count)")
+                if let problem = method.teacherCountProblem(p.teachers.count) {
+                    throw ExperimentError.invalid("method '\(m.name)' on pair '\(p.label)': \(problem)")
                 }
             }
         }

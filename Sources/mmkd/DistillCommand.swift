@@ -13,7 +13,7 @@ struct DistillCommand: ParsableCommand {
         commandName: "distill",
         abstract: "Distil one or more frozen teachers into a student (MMKD or a baseline).",
         discussion: """
-        Methods: kd (one teacher), aver, fitnet-mkd, ebkd, aekd-logits, aekd-feature, camkd, mmkd (DESIGN.md §3–4). \
+        Methods: kd, fitnet, at, srrl (one teacher each), aver, fitnet-mkd, ebkd, aekd-logits, aekd-feature, camkd, mmkd (DESIGN.md §3–4). \
         Teachers (--teacher ARCH=CHECKPOINT, repeatable) load from .safetensors or PyTorch .pth files and run frozen in \
         evaluation mode; their test accuracy and the ensemble's are measured first. The loss is γ·CE + α·L_div + β·L_feat. \
         The run directory receives config.json, teachers.json, metrics.jsonl (with the teacher weights per epoch), \
@@ -27,7 +27,7 @@ struct DistillCommand: ParsableCommand {
     @OptionGroup var recipe: RecipeOptions
     @Option(help: "Temperature τ.") var tau: Float = 4
     @Option(help: "Weight γ of cross-entropy.") var gamma: Float = 1
-    @Option(help: "Weight α of the logit term.") var alpha: Float = 1
+    @Option(help: "Weight α of the logit term (default: the method's, 0 for fitnet/at/srrl, else 1).") var alpha: Float?
     @Option(help: "Weight β of the feature term (default: the method's, 100 for mmkd/fitnet-mkd/aekd-feature, 50 for camkd).") var beta: Float?
     @Option(help: "Feature regressor: 1x1 or convs (1×1/3×3/1×1 bottleneck); default the method's.") var regressor: FeatureRegressor.Form?
     @Option(help: "Behaviour: paper (default) or official (reproduce the official MMKD code's quirks, DESIGN.md §3).") var compat: String = "paper"
@@ -55,11 +55,10 @@ struct DistillCommand: ParsableCommand {
             }
             guard FileManager.default.fileExists(atPath: spec.checkpoint) else { throw ValidationError("--teacher \(t): no file at \(spec.checkpoint)") }
         }
-        if method == .kd && teachers.count != 1 { throw ValidationError("--method kd distils from exactly one teacher, got \(teachers.count)") }
-        if teachers.count < method.minimumTeachers { throw ValidationError("--method \(method.rawValue) needs at least \(method.minimumTeachers) teachers, got \(teachers.count)") }
+        if let problem = method.teacherCountProblem(teachers.count) { throw ValidationError("--method \(problem)") }
         guard ["paper", "official"].contains(compat) else { throw ValidationError("--compat must be paper or official, got '\(compat)'") }
         guard tau > 0 else { throw ValidationError("--tau must be positive, got \(tau)") }
-        for (name, v) in [("gamma", gamma), ("alpha", alpha), ("beta", beta ?? 0), ("meta-lr", metaLr), ("meta-weight-decay", metaWeightDecay)] where !(v >= 0) {
+        for (name, v) in [("gamma", gamma), ("alpha", alpha ?? 0), ("beta", beta ?? 0), ("meta-lr", metaLr), ("meta-weight-decay", metaWeightDecay)] where !(v >= 0) {
             throw ValidationError("--\(name) must be ≥ 0, got \(v)")
         }
         guard metaFreq > 0 else { throw ValidationError("--meta-freq must be positive, got \(metaFreq)") }
@@ -71,7 +70,7 @@ struct DistillCommand: ParsableCommand {
         var config = DistillationConfiguration(student: student, data: recipe.data, teachers: try teachers.map(TeacherSpec.init(parsing:)), method: method)
         config.training = try recipe.configuration(arch: student)
         var h = config.hyper
-        h.temperature = tau; h.gamma = gamma; h.alpha = alpha
+        h.temperature = tau; h.gamma = gamma; h.alpha = alpha ?? method.defaultAlpha
         h.beta = noFeatureLoss ? 0 : (beta ?? method.defaultBeta)
         h.regressor = regressor ?? method.defaultRegressor
         h.compatOfficial = compat == "official"

@@ -25,7 +25,7 @@ final class DistillationTrainerTests: XCTestCase {
     override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: folder) }
 
     func configuration(_ method: DistillationMethod) -> DistillationConfiguration {
-        let teachers = method == .kd ? [TeacherSpec(arch: "resnet14", checkpoint: folder + "/teacher0.safetensors")]
+        let teachers = method.isSingleTeacher ? [TeacherSpec(arch: "resnet14", checkpoint: folder + "/teacher0.safetensors")]
             : [TeacherSpec(arch: "resnet14", checkpoint: folder + "/teacher0.safetensors"), TeacherSpec(arch: "resnet8", checkpoint: folder + "/teacher1.safetensors")]
         var c = DistillationConfiguration(student: "resnet8", data: "cifar10:\(folder!)", teachers: teachers, method: method)
         c.training.epochs = 3; c.training.batchSize = 8; c.training.milestones = [2]; c.training.seed = 5

@@ -31,13 +31,13 @@ public struct DistillationConfiguration: Codable, Sendable, Equatable {
 /// Why a distillation run cannot start or continue.
 public enum DistillationError: Error, CustomStringConvertible {
     case badTeacher(String)
-    case teacherCount(method: String, needed: Int, got: Int)
+    case teacherCount(String)
     case featureShape(String)
 
     public var description: String {
         switch self {
         case let .badTeacher(t): return "--teacher '\(t)': expected ARCH=CHECKPOINT (e.g. resnet32x4=runs/t1/best.safetensors)"
-        case let .teacherCount(m, n, g): return "--method \(m) needs \(m == "kd" ? "exactly" : "at least") \(n) teacher\(n == 1 ? "" : "s"), got \(g)"
+        case let .teacherCount(problem): return "--method \(problem)"
         case let .featureShape(s): return s
         }
     }

@@ -36,9 +36,7 @@ public final class DistillationTrainer {
         self.config = config
         self.run = run
         let method = config.hyper.method
-        guard config.teachers.count >= method.minimumTeachers, method != .kd || config.teachers.count == 1 else {
-            throw DistillationError.teacherCount(method: method.rawValue, needed: method.minimumTeachers, got: config.teachers.count)
-        }
+        if let problem = method.teacherCountProblem(config.teachers.count) { throw DistillationError.teacherCount(problem) }
         let t = config.training
         let spec = try DatasetSpec(parsing: t.data)
         let (trainSet, testSet) = try spec.load()
@@ -60,15 +58,15 @@ public final class DistillationTrainer {
         let probe = try BatchLoader(dataset: testSet, batchSize: 2, shuffle: false, dropLast: false, pipeline: spec.pipeline(train: false),
                                     seed: 0, workers: 1).batches(epoch: 0).next()!.images
         var regressors: [FeatureRegressor] = []
-        if method.usesFeatures {
+        if let regressed = method.regressedMap {
             student.eval()
             let studentFeatures = withoutGrad { student.features(probe).features }
             student.train()
-            let index = method == .fitnetMKD ? 2 : studentFeatures.count - 2
+            let index = regressed == .hint ? 2 : studentFeatures.count - 2
             let sChannels = studentFeatures[index].shape[1]
             for teacher in teachers {
                 let o = teacher.outputs(probe)
-                let map = method == .fitnetMKD ? o.hint : o.penultimate
+                let map = regressed == .hint ? o.hint : o.penultimate
                 regressors.append(FeatureRegressor(studentChannels: sChannels, teacherChannels: map.shape[1], form: config.hyper.effectiveRegressor))
             }
         }
@@ -297,7 +295,7 @@ public final class DistillationTrainer {
         text += "Epochs \(nextEpoch)/\(t.epochs), batch \(t.batchSize), lr \(t.learningRate) (×\(t.gamma) at \(t.milestones)), momentum \(t.momentum)"
         text += "\(t.nesterov ? " Nesterov" : ""), weight decay \(t.weightDecay), seed \(t.seed)\(t.trainLimit.map { ", \($0) training images" } ?? ""). "
         text += "τ \(hyper.temperature), γ \(hyper.gamma), α \(hyper.alpha), β \(hyper.beta)"
-        if hyper.method.usesFeatures { text += ", regressor \(hyper.effectiveRegressor.rawValue)" }
+        if hyper.method.regressedMap != nil { text += ", regressor \(hyper.effectiveRegressor.rawValue)" }
         if hyper.method == .mmkd {
             text += ", meta lr \(hyper.metaLearningRate), meta weight decay \(hyper.metaWeightDecay), meta every \(hyper.metaFrequency) iterations"
             text += ", hard buffer \(hyper.useBuffer ? "\(hyper.bufferSize)" : "off"), hypergradient \(hyper.hypergradient.rawValue)"

@@ -1,6 +1,17 @@
-/// A distillation method of `mmkd distill` (DESIGN.md §3–4).
+/// A distillation method of `mmkd distill` (DESIGN.md §3–4): the multi-teacher methods the paper
+/// compares, and the single-teacher baselines of its Table II (one teacher each).
 public enum DistillationMethod: String, Codable, Sendable, CaseIterable {
     case kd
+    /// FitNets (Romero et al. 2015): MSE between the regressed student hint (feature index 2) and
+    /// the teacher's.
+    case fitnet
+    /// Attention transfer (Zagoruyko & Komodakis 2017): per stage, the L2-normalised spatial map of
+    /// channel-mean squared activations; squared differences summed over stages.
+    case at
+    /// Softmax regression representation learning (Yang et al. 2021): the pooled student feature,
+    /// projected to the teacher's width, matches the teacher's pooled feature (FM) and, through the
+    /// teacher's frozen classifier, its logits (SR).
+    case srrl
     case aver
     case fitnetMKD = "fitnet-mkd"
     case ebkd
@@ -9,17 +20,42 @@ public enum DistillationMethod: String, Codable, Sendable, CaseIterable {
     case camkd
     case mmkd
 
-    /// The feature-loss weight β the method uses unless told otherwise.
+    /// The feature-loss weight β the method uses unless told otherwise (the usual CIFAR-100 values:
+    /// FitNet 100, AT 1000, SRRL 1).
     public var defaultBeta: Float {
         switch self {
         case .kd, .aver, .ebkd, .aekdLogits: return 0
+        case .srrl: return 1
         case .camkd: return 50
-        case .fitnetMKD, .aekdFeature, .mmkd: return 100
+        case .fitnetMKD, .aekdFeature, .mmkd, .fitnet: return 100
+        case .at: return 1000
         }
     }
 
-    /// Whether the method matches intermediate features (and so has regressors).
+    /// The logit-term weight α unless told otherwise: the feature-based single-teacher baselines
+    /// train on cross-entropy and their own term only (as their CIFAR-100 recipes).
+    public var defaultAlpha: Float {
+        switch self {
+        case .fitnet, .at, .srrl: return 0
+        default: return 1
+        }
+    }
+
+    /// Whether the method matches intermediate features.
     public var usesFeatures: Bool { defaultBeta > 0 }
+
+    /// Which student map the per-teacher regressors project, if the method has regressors.
+    public enum RegressedMap: Sendable { case hint, penultimate }
+    public var regressedMap: RegressedMap? {
+        switch self {
+        case .fitnet, .fitnetMKD: return .hint
+        case .at: return nil
+        default: return usesFeatures ? .penultimate : nil
+        }
+    }
+
+    /// Whether the method distils exactly one teacher.
+    public var isSingleTeacher: Bool { [.kd, .fitnet, .at, .srrl].contains(self) }
 
     /// The fewest teachers the method makes sense with.
     public var minimumTeachers: Int {
@@ -27,6 +63,13 @@ public enum DistillationMethod: String, Codable, Sendable, CaseIterable {
         case .ebkd, .camkd: return 2
         default: return 1
         }
+    }
+
+    /// Why `count` teachers do not suit the method, or nil when they do.
+    public func teacherCountProblem(_ count: Int) -> String? {
+        if isSingleTeacher && count != 1 { return "\(rawValue) distils exactly one teacher, got \(count)" }
+        if count < minimumTeachers { return "\(rawValue) needs at least \(minimumTeachers) teachers, got \(count)" }
+        return nil
     }
 
     /// The regressor form the method's reference implementation uses.
@@ -74,6 +117,7 @@ public struct DistillationHyperparameters: Codable, Sendable, Equatable {
 
     public init(method: DistillationMethod) {
         self.method = method
+        alpha = method.defaultAlpha
         beta = method.defaultBeta
         regressor = method.defaultRegressor
     }

@@ -11,9 +11,12 @@ public struct TeacherOutputs {
     public var penultimate: Tensor
     /// FitNet's hint map (feature index 2).
     public var hint: Tensor
+    /// The stage maps attention transfer matches (feature indices 1 … −2; empty where not kept,
+    /// as for hard-buffer samples).
+    public var stages: [Tensor]
 
-    public init(logits: Tensor, penultimate: Tensor, hint: Tensor) {
-        self.logits = logits; self.penultimate = penultimate; self.hint = hint
+    public init(logits: Tensor, penultimate: Tensor, hint: Tensor, stages: [Tensor] = []) {
+        self.logits = logits; self.penultimate = penultimate; self.hint = hint; self.stages = stages
     }
 }
 
@@ -54,7 +57,8 @@ public final class FrozenTeacher {
     public func outputs(_ images: Tensor) -> TeacherOutputs {
         withoutGrad {
             let (features, logits) = model.features(images)
-            return TeacherOutputs(logits: logits, penultimate: features[features.count - 2], hint: features[2])
+            return TeacherOutputs(logits: logits, penultimate: features[features.count - 2], hint: features[2],
+                                  stages: Array(features[1..<(features.count - 1)]))
         }
     }
 }

@@ -26,10 +26,9 @@ public final class MultiTeacherObjective {
     }
 
     public init(hyper: DistillationHyperparameters, learner: DistillationLearner, teachers: [FrozenTeacher], metaNetworks: MMKDMetaNetworks?) {
-        precondition(teachers.count >= hyper.method.minimumTeachers, "\(hyper.method.rawValue) needs at least \(hyper.method.minimumTeachers) teachers")
-        precondition(hyper.method != .kd || teachers.count == 1, "kd distils from exactly one teacher")
+        if let problem = hyper.method.teacherCountProblem(teachers.count) { preconditionFailure(problem) }
         precondition(hyper.method != .mmkd || metaNetworks != nil, "mmkd needs its meta-weight networks")
-        precondition(!hyper.method.usesFeatures || learner.regressors.count == teachers.count, "one regressor per teacher")
+        precondition(hyper.method.regressedMap == nil || learner.regressors.count == teachers.count, "one regressor per teacher")
         self.hyper = hyper; self.learner = learner; self.teachers = teachers; self.metaNetworks = metaNetworks
     }
 
@@ -106,7 +105,35 @@ public final class MultiTeacherObjective {
                 feat = zip(mseMeans, wf).map { $0 * $1 }.reduce(Tensor(scalar: 0), +)
                 featureWeights = Tensor(wf, shape: [1, k]).expanded(to: [labels.count, k])
             }
-        case .fitnetMKD:
+        case .at:
+            div = klPerSample.sum() / b
+            logitWeights = uniform
+            if beta > 0 {
+                let studentStages = Array(features[1..<(features.count - 1)]), teacherStages = t[0].stages
+                precondition(!teacherStages.isEmpty, "attention transfer needs the teacher's stage maps")
+                // Stages paired from the deepest down, as many as both networks have.
+                let n = min(studentStages.count, teacherStages.count)
+                let per = (0..<n).map { i -> Tensor in
+                    let (s, tt) = Tensor.matchingSpatialSize(student: studentStages[studentStages.count - n + i], teacher: teacherStages[teacherStages.count - n + i])
+                    return (s.attentionMap() - tt.attentionMap()).square().mean()
+                }
+                feat = per.reduce(Tensor(scalar: 0), +)
+                featureWeights = uniform
+            }
+        case .srrl:
+            div = klPerSample.sum() / b
+            logitWeights = uniform
+            if beta > 0 {
+                // The pooled student feature as a 1×1 map through the connector, against the teacher's
+                // pooled feature (FM) and, through the teacher's classifier, its logits (SR).
+                let pooled = penultimate.adaptiveAvgPool2d((1, 1))
+                let projected = learner.regressors[0](pooled)
+                let fm = meanSquaredError(projected, t[0].penultimate.adaptiveAvgPool2d((1, 1)))
+                let sr = meanSquaredError(teachers[0].model.classify(penultimate: projected), t[0].logits)
+                feat = fm + sr
+                featureWeights = uniform
+            }
+        case .fitnet, .fitnetMKD:
             div = klPerSample.sum() / (b * Float(k))
             logitWeights = uniform
             if beta > 0 {

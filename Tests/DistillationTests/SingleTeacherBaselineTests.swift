@@ -1,0 +1,98 @@
+import Distillation
+import Engine
+import Models
+import NN
+import XCTest
+
+/// The single-teacher baselines of the paper's Table II (FitNet, AT, SRRL, with KD): their losses
+/// against finite differences and against the formulas, and one SGD step on a fixed batch lowering
+/// each method's loss.
+final class SingleTeacherBaselineTests: XCTestCase {
+    /// Central differences of `loss` at a few coordinates of `x` against its reverse-mode gradient.
+    func checkGradient(_ name: String, _ x: Tensor, coordinates: Int = 12, h: Float = 1e-2, _ loss: (Tensor) -> Tensor) {
+        let leaf = x.requiringGrad()
+        let analytic = gradients(of: loss(leaf), wrt: [leaf])[0].scalars
+        var g = RandomGenerator(seed: 77)
+        let base = x.scalars
+        for _ in 0..<coordinates {
+            let i = Int(g.next() % UInt64(base.count))
+            func at(_ d: Float) -> Double {
+                var v = base
+                v[i] += d
+                return Double(withoutGrad { loss(Tensor(v, shape: x.shape)) }.item)
+            }
+            let numeric = (at(h) - at(-h)) / Double(2 * h)
+            XCTAssertEqual(Double(analytic[i]), numeric, accuracy: 2e-2 * max(abs(numeric), 1e-2), "\(name): ∂/∂x[\(i)]")
+        }
+    }
+
+    func testAttentionMapIsTheNormalisedChannelMeanOfSquares() {
+        var g = RandomGenerator(seed: 1)
+        let f = Tensor.randomNormal([2, 3, 4, 4], generator: &g)
+        let a = f.attentionMap()
+        XCTAssertEqual(a.shape, [2, 16])
+        let v = f.scalars
+        for b in 0..<2 {
+            let raw = (0..<16).map { p in (0..<3).map { c in v[(b * 3 + c) * 16 + p] * v[(b * 3 + c) * 16 + p] }.reduce(0, +) / 3 }
+            let norm = raw.map { $0 * $0 }.reduce(0, +).squareRoot()
+            for p in 0..<16 { XCTAssertEqual(a.scalars[b * 16 + p], raw[p] / norm, accuracy: 1e-6) }
+        }
+    }
+
+    func testLossesMatchFiniteDifferences() {
+        var g = RandomGenerator(seed: 2)
+        // AT: two stages, the first at a larger size than the teacher's (pooled to match).
+        let t1 = Tensor.randomNormal([2, 4, 4, 4], generator: &g), t2 = Tensor.randomNormal([2, 8, 2, 2], generator: &g)
+        let s1 = Tensor.randomNormal([2, 3, 8, 8], generator: &g)
+        checkGradient("attention transfer", s1) { s in
+            let (a, b) = Tensor.matchingSpatialSize(student: s, teacher: t1)
+            let (c, d) = Tensor.matchingSpatialSize(student: (s * 0.5).adaptiveAvgPool2d((2, 2)), teacher: t2)
+            return (a.attentionMap() - b.attentionMap()).square().mean() + (c.attentionMap() - d.attentionMap()).square().mean()
+        }
+        // FitNet's hint loss through its regressor (1×1 conv → BN → ReLU, training mode).
+        Initialization.seed(3)
+        let regressor = FeatureRegressor(studentChannels: 3, teacherChannels: 5, form: .oneByOne)
+        let hint = Tensor.randomNormal([2, 5, 4, 4], generator: &g)
+        checkGradient("fitnet hint", Tensor.randomNormal([2, 3, 4, 4], generator: &g)) { s in meanSquaredError(regressor(s), hint) }
+        // SRRL: connector on the pooled feature, FM + SR through a teacher's classifier.
+        let teacher = try! ModelZoo.make("resnet8", classes: 10)
+        teacher.eval()
+        let connector = FeatureRegressor(studentChannels: 6, teacherChannels: 64, form: .oneByOne)
+        let tPooled = Tensor.randomNormal([16, 64, 1, 1], generator: &g), tLogits = Tensor.randomNormal([16, 10], generator: &g)
+        checkGradient("srrl", Tensor.randomNormal([16, 6, 2, 2], generator: &g), h: 3e-3) { s in
+            let p = connector(s.adaptiveAvgPool2d((1, 1)))
+            return meanSquaredError(p, tPooled) + meanSquaredError(teacher.classify(penultimate: p), tLogits)
+        }
+    }
+
+    func testOneStepLowersEachBaselinesLossOnAFixedBatch() throws {
+        var g = RandomGenerator(seed: 4)
+        let x = Tensor.randomNormal([8, 3, 32, 32], generator: &g)
+        let labels = (0..<8).map { _ in Int(g.next() % 10) }
+        Initialization.seed(5)
+        let teacher = FrozenTeacher(arch: "resnet14", model: try ModelZoo.make("resnet14", classes: 10), source: "random")
+        let outputs = [teacher.outputs(x)]
+        XCTAssertEqual(outputs[0].stages.count, 3, "resnet stages 1–3 are kept for AT")
+        for method in [DistillationMethod.kd, .fitnet, .at, .srrl] {
+            Initialization.seed(6)
+            let student = try ModelZoo.make("resnet8", classes: 10)
+            var regressors: [FeatureRegressor] = []
+            if let map = method.regressedMap {
+                let s = withoutGrad { student.features(x).features }, index = map == .hint ? 2 : s.count - 2
+                let t = map == .hint ? outputs[0].hint : outputs[0].penultimate
+                regressors = [FeatureRegressor(studentChannels: s[index].shape[1], teacherChannels: t.shape[1], form: .oneByOne)]
+            }
+            let hyper = DistillationHyperparameters(method: method)
+            XCTAssertEqual(hyper.alpha, method == .kd ? 1 : 0, method.rawValue)
+            let objective = MultiTeacherObjective(hyper: hyper, learner: DistillationLearner(student: student, regressors: regressors),
+                                                  teachers: [teacher], metaNetworks: nil)
+            var sgd = OptimizerDriver(SGD(learningRate: 0.01, momentum: 0.9, weightDecay: 5e-4, nesterov: true))
+            let before = objective.terms(images: x, labels: labels, teacherOutputs: outputs, part: .full(epoch: 1))
+            if method != .kd { XCTAssertGreaterThan(before.featureTerm?.item ?? 0, 0, "\(method.rawValue) has its own term") }
+            sgd.minimize(before.total, of: objective.learner)
+            let after = withoutGrad { objective.terms(images: x, labels: labels, teacherOutputs: outputs, part: .full(epoch: 1)) }
+            XCTAssertLessThan(after.total.item, before.total.item, method.rawValue)
+            if method != .kd { XCTAssertLessThan(after.featureTerm!.item, before.featureTerm!.item, "\(method.rawValue): its own term falls") }
+        }
+    }
+}
