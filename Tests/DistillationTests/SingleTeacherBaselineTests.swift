@@ -4,7 +4,7 @@ import Models
 import NN
 import XCTest
 
-/// The single-teacher baselines of the paper's Table II (FitNet, AT, SRRL, with KD): their losses
+/// The single-teacher baselines of the paper's Table II (FitNet, AT, VID, SRRL, with KD): their losses
 /// against finite differences and against the formulas, and one SGD step on a fixed batch lowering
 /// each method's loss.
 final class SingleTeacherBaselineTests: XCTestCase {
@@ -54,6 +54,16 @@ final class SingleTeacherBaselineTests: XCTestCase {
         let regressor = FeatureRegressor(studentChannels: 3, teacherChannels: 5, form: .oneByOne)
         let hint = Tensor.randomNormal([2, 5, 4, 4], generator: &g)
         checkGradient("fitnet hint", Tensor.randomNormal([2, 3, 4, 4], generator: &g)) { s in meanSquaredError(regressor(s), hint) }
+        // VID: the Gaussian's negative log-likelihood, through its regressor and its variance.
+        let vid = VariationalInformationLayer(studentChannels: 3, teacherChannels: 4)
+        XCTAssertEqual(Set(vid.stateDict.map(\.0)), ["log_scale", "regressor.0.weight", "regressor.2.weight", "regressor.4.weight"])
+        checkGradient("vid", Tensor.randomNormal([2, 3, 8, 8], generator: &g)) { s in vid.negativeLogLikelihood(student: s, teacher: t1) }
+        let logScale = vid.logScale
+        checkGradient("vid log-scale", logScale) { ls in
+            vid.update(parameters: ["log_scale": ls])
+            defer { vid.update(parameters: ["log_scale": logScale]) }
+            return vid.negativeLogLikelihood(student: s1, teacher: t1)
+        }
         // SRRL: connector on the pooled feature, FM + SR through a teacher's classifier.
         let teacher = try! ModelZoo.make("resnet8", classes: 10)
         teacher.eval()
@@ -73,7 +83,7 @@ final class SingleTeacherBaselineTests: XCTestCase {
         let teacher = FrozenTeacher(arch: "resnet14", model: try ModelZoo.make("resnet14", classes: 10), source: "random")
         let outputs = [teacher.outputs(x)]
         XCTAssertEqual(outputs[0].stages.count, 3, "resnet stages 1–3 are kept for AT")
-        for method in [DistillationMethod.kd, .fitnet, .at, .srrl] {
+        for method in [DistillationMethod.kd, .fitnet, .at, .vid, .srrl] {
             Initialization.seed(6)
             let student = try ModelZoo.make("resnet8", classes: 10)
             var regressors: [FeatureRegressor] = []
@@ -82,9 +92,12 @@ final class SingleTeacherBaselineTests: XCTestCase {
                 let t = map == .hint ? outputs[0].hint : outputs[0].penultimate
                 regressors = [FeatureRegressor(studentChannels: s[index].shape[1], teacherChannels: t.shape[1], form: .oneByOne)]
             }
+            let vid = method != .vid ? [] : Tensor.stagePairs(student: withoutGrad { student.features(x).features }, teacher: outputs[0].stages).map {
+                VariationalInformationLayer(studentChannels: $0.student.shape[1], teacherChannels: $0.teacher.shape[1])
+            }
             let hyper = DistillationHyperparameters(method: method)
             XCTAssertEqual(hyper.alpha, method == .kd ? 1 : 0, method.rawValue)
-            let objective = MultiTeacherObjective(hyper: hyper, learner: DistillationLearner(student: student, regressors: regressors),
+            let objective = MultiTeacherObjective(hyper: hyper, learner: DistillationLearner(student: student, regressors: regressors, vid: vid),
                                                   teachers: [teacher], metaNetworks: nil)
             var sgd = OptimizerDriver(SGD(learningRate: 0.01, momentum: 0.9, weightDecay: 5e-4, nesterov: true))
             let before = objective.terms(images: x, labels: labels, teacherOutputs: outputs, part: .full(epoch: 1))

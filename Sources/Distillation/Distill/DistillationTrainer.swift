@@ -70,7 +70,16 @@ public final class DistillationTrainer {
                 regressors.append(FeatureRegressor(studentChannels: sChannels, teacherChannels: map.shape[1], form: config.hyper.effectiveRegressor))
             }
         }
-        learner = DistillationLearner(student: student, regressors: regressors)
+        var vid: [VariationalInformationLayer] = []
+        if method == .vid {
+            student.eval()
+            let studentFeatures = withoutGrad { student.features(probe).features }
+            student.train()
+            vid = Tensor.stagePairs(student: studentFeatures, teacher: teachers[0].outputs(probe).stages).map {
+                VariationalInformationLayer(studentChannels: $0.student.shape[1], teacherChannels: $0.teacher.shape[1])
+            }
+        }
+        learner = DistillationLearner(student: student, regressors: regressors, vid: vid)
         metaNetworks = method == .mmkd ? MMKDMetaNetworks(teachers: teachers.count, classes: trainSet.classCount, batchSize: t.batchSize) : nil
         objective = MultiTeacherObjective(hyper: config.hyper, learner: learner, teachers: teachers, metaNetworks: metaNetworks)
         metaStep = method == .mmkd ? MMKDMetaStep(hyper: config.hyper) : nil

@@ -9,3 +9,15 @@ extension Tensor {
         return a / (a.square().sum(axes: [1], keepDims: true) + 1e-24).sqrt()
     }
 }
+
+extension Tensor {
+    /// The (student, teacher) stage maps AT and VID match: the student's features 1 … −2 (all but
+    /// the stem and the pooled vector) against the teacher's stage maps, paired from the deepest
+    /// down, as many as both networks have.
+    public static func stagePairs(student features: [Tensor], teacher stages: [Tensor]) -> [(student: Tensor, teacher: Tensor)] {
+        precondition(features.count >= 3 && !stages.isEmpty, "stage matching needs the student's features and the teacher's stage maps")
+        let studentStages = Array(features[1..<(features.count - 1)])
+        let n = min(studentStages.count, stages.count)
+        return (0..<n).map { (studentStages[studentStages.count - n + $0], stages[stages.count - n + $0]) }
+    }
+}

@@ -2,15 +2,17 @@ import Engine
 import Models
 import NN
 
-/// Everything the distillation optimiser trains: the student and the per-teacher regressors. One
-/// module, so one snapshot, one `update(parameters:)` and one SGD state cover them all (MMKD's
-/// rollback includes all of them). State-dict names: `student.*`, `regressors.K.*`.
+/// Everything the distillation optimiser trains: the student, the per-teacher regressors and VID's
+/// per-stage layers. One module, so one snapshot, one `update(parameters:)` and one SGD state cover
+/// them all (MMKD's rollback includes all of them). State-dict names: `student.*`, `regressors.K.*`,
+/// `vid.L.*`.
 public final class DistillationLearner: Module {
     public let student: any FeatureClassifier
     public let regressors: [FeatureRegressor]
+    public let vid: [VariationalInformationLayer]
 
-    public init(student: any FeatureClassifier, regressors: [FeatureRegressor]) {
-        self.student = student; self.regressors = regressors
+    public init(student: any FeatureClassifier, regressors: [FeatureRegressor], vid: [VariationalInformationLayer] = []) {
+        self.student = student; self.regressors = regressors; self.vid = vid
         super.init()
     }
 }

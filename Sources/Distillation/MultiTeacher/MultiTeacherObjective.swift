@@ -105,16 +105,14 @@ public final class MultiTeacherObjective {
                 feat = zip(mseMeans, wf).map { $0 * $1 }.reduce(Tensor(scalar: 0), +)
                 featureWeights = Tensor(wf, shape: [1, k]).expanded(to: [labels.count, k])
             }
-        case .at:
+        case .at, .vid:
             div = klPerSample.sum() / b
             logitWeights = uniform
             if beta > 0 {
-                let studentStages = Array(features[1..<(features.count - 1)]), teacherStages = t[0].stages
-                precondition(!teacherStages.isEmpty, "attention transfer needs the teacher's stage maps")
-                // Stages paired from the deepest down, as many as both networks have.
-                let n = min(studentStages.count, teacherStages.count)
-                let per = (0..<n).map { i -> Tensor in
-                    let (s, tt) = Tensor.matchingSpatialSize(student: studentStages[studentStages.count - n + i], teacher: teacherStages[teacherStages.count - n + i])
+                let pairs = Tensor.stagePairs(student: features, teacher: t[0].stages)
+                let per = pairs.enumerated().map { i, p -> Tensor in
+                    if hyper.method == .vid { return learner.vid[i].negativeLogLikelihood(student: p.student, teacher: p.teacher) }
+                    let (s, tt) = Tensor.matchingSpatialSize(student: p.student, teacher: p.teacher)
                     return (s.attentionMap() - tt.attentionMap()).square().mean()
                 }
                 feat = per.reduce(Tensor(scalar: 0), +)
