@@ -4,7 +4,7 @@ import Models
 import NN
 import XCTest
 
-/// The single-teacher baselines of the paper's Table II (FitNet, AT, VID, SRRL, with KD): their losses
+/// The single-teacher baselines of the paper's Table II (FitNet, AT, VID, SemCKD, SRRL, with KD): their losses
 /// against finite differences and against the formulas, and one SGD step on a fixed batch lowering
 /// each method's loss.
 final class SingleTeacherBaselineTests: XCTestCase {
@@ -64,10 +64,22 @@ final class SingleTeacherBaselineTests: XCTestCase {
             defer { vid.update(parameters: ["log_scale": logScale]) }
             return vid.negativeLogLikelihood(student: s1, teacher: t1)
         }
-        // SRRL: connector on the pooled feature, FM + SR through a teacher's classifier.
+        // SemCKD: attention weights and per-pair projections, through the student's maps.
+        Initialization.seed(8)
+        let semckd = CrossLayerAttention(studentChannels: [3, 5], teacherChannels: [4, 6], batchSize: 4)
+        let tStages = [Tensor.randomNormal([4, 4, 4, 4], generator: &g), Tensor.randomNormal([4, 6, 2, 2], generator: &g)]
+        let s2 = Tensor.randomNormal([4, 5, 4, 4], generator: &g)
+        let (_, w) = semckd.loss(student: [Tensor.randomNormal([4, 3, 8, 8], generator: &g), s2], teacher: tStages)
+        XCTAssertEqual(w.shape, [4, 4])
+        for row in 0..<4 { for i in 0..<2 { XCTAssertEqual(w.scalars[(row * 4 + 2 * i)..<(row * 4 + 2 * i + 2)].reduce(0, +), 1, accuracy: 1e-5) } }
+        checkGradient("semckd", Tensor.randomNormal([4, 3, 8, 8], generator: &g), h: 3e-3) { s in semckd.loss(student: [s, s2], teacher: tStages).loss }
+        // SRRL: connector on the pooled feature, FM + SR through a teacher's classifier (the connector
+        // in evaluation mode here, so that no batch statistic couples the samples).
+        g = RandomGenerator(seed: 12)
         let teacher = try! ModelZoo.make("resnet8", classes: 10)
         teacher.eval()
         let connector = FeatureRegressor(studentChannels: 6, teacherChannels: 64, form: .oneByOne)
+        connector.eval()
         let tPooled = Tensor.randomNormal([16, 64, 1, 1], generator: &g), tLogits = Tensor.randomNormal([16, 10], generator: &g)
         checkGradient("srrl", Tensor.randomNormal([16, 6, 2, 2], generator: &g), h: 3e-3) { s in
             let p = connector(s.adaptiveAvgPool2d((1, 1)))
@@ -83,7 +95,7 @@ final class SingleTeacherBaselineTests: XCTestCase {
         let teacher = FrozenTeacher(arch: "resnet14", model: try ModelZoo.make("resnet14", classes: 10), source: "random")
         let outputs = [teacher.outputs(x)]
         XCTAssertEqual(outputs[0].stages.count, 3, "resnet stages 1–3 are kept for AT")
-        for method in [DistillationMethod.kd, .fitnet, .at, .vid, .srrl] {
+        for method in [DistillationMethod.kd, .fitnet, .at, .vid, .semckd, .srrl] {
             Initialization.seed(6)
             let student = try ModelZoo.make("resnet8", classes: 10)
             var regressors: [FeatureRegressor] = []
@@ -97,7 +109,9 @@ final class SingleTeacherBaselineTests: XCTestCase {
             }
             let hyper = DistillationHyperparameters(method: method)
             XCTAssertEqual(hyper.alpha, method == .kd ? 1 : 0, method.rawValue)
-            let objective = MultiTeacherObjective(hyper: hyper, learner: DistillationLearner(student: student, regressors: regressors, vid: vid),
+            let objective = MultiTeacherObjective(hyper: hyper, learner: DistillationLearner(student: student, regressors: regressors, vid: vid, semckd: method != .semckd ? nil :
+                CrossLayerAttention(studentChannels: withoutGrad { student.features(x).features }.dropFirst().dropLast().map { $0.shape[1] },
+                                    teacherChannels: outputs[0].stages.map { $0.shape[1] }, batchSize: 8)),
                                                   teachers: [teacher], metaNetworks: nil)
             var sgd = OptimizerDriver(SGD(learningRate: 0.01, momentum: 0.9, weightDecay: 5e-4, nesterov: true))
             let before = objective.terms(images: x, labels: labels, teacherOutputs: outputs, part: .full(epoch: 1))

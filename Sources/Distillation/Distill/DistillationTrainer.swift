@@ -71,15 +71,22 @@ public final class DistillationTrainer {
             }
         }
         var vid: [VariationalInformationLayer] = []
-        if method == .vid {
+        var semckd: CrossLayerAttention? = nil
+        if method == .vid || method == .semckd {
             student.eval()
             let studentFeatures = withoutGrad { student.features(probe).features }
             student.train()
-            vid = Tensor.stagePairs(student: studentFeatures, teacher: teachers[0].outputs(probe).stages).map {
-                VariationalInformationLayer(studentChannels: $0.student.shape[1], teacherChannels: $0.teacher.shape[1])
+            let teacherStages = teachers[0].outputs(probe).stages
+            if method == .vid {
+                vid = Tensor.stagePairs(student: studentFeatures, teacher: teacherStages).map {
+                    VariationalInformationLayer(studentChannels: $0.student.shape[1], teacherChannels: $0.teacher.shape[1])
+                }
+            } else {
+                semckd = CrossLayerAttention(studentChannels: studentFeatures[1..<(studentFeatures.count - 1)].map { $0.shape[1] },
+                                             teacherChannels: teacherStages.map { $0.shape[1] }, batchSize: t.batchSize)
             }
         }
-        learner = DistillationLearner(student: student, regressors: regressors, vid: vid)
+        learner = DistillationLearner(student: student, regressors: regressors, vid: vid, semckd: semckd)
         metaNetworks = method == .mmkd ? MMKDMetaNetworks(teachers: teachers.count, classes: trainSet.classCount, batchSize: t.batchSize) : nil
         objective = MultiTeacherObjective(hyper: config.hyper, learner: learner, teachers: teachers, metaNetworks: metaNetworks)
         metaStep = method == .mmkd ? MMKDMetaStep(hyper: config.hyper) : nil

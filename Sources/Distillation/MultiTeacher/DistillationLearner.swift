@@ -2,17 +2,19 @@ import Engine
 import Models
 import NN
 
-/// Everything the distillation optimiser trains: the student, the per-teacher regressors and VID's
-/// per-stage layers. One module, so one snapshot, one `update(parameters:)` and one SGD state cover
-/// them all (MMKD's rollback includes all of them). State-dict names: `student.*`, `regressors.K.*`,
-/// `vid.L.*`.
+/// Everything the distillation optimiser trains: the student, the per-teacher regressors, VID's
+/// per-stage layers and SemCKD's attention. One module, so one snapshot, one `update(parameters:)`
+/// and one SGD state cover them all (MMKD's rollback includes all of them). State-dict names:
+/// `student.*`, `regressors.K.*`, `vid.L.*`, `semckd.*`.
 public final class DistillationLearner: Module {
     public let student: any FeatureClassifier
     public let regressors: [FeatureRegressor]
     public let vid: [VariationalInformationLayer]
+    public let semckd: CrossLayerAttention?
 
-    public init(student: any FeatureClassifier, regressors: [FeatureRegressor], vid: [VariationalInformationLayer] = []) {
-        self.student = student; self.regressors = regressors; self.vid = vid
+    public init(student: any FeatureClassifier, regressors: [FeatureRegressor], vid: [VariationalInformationLayer] = [],
+                semckd: CrossLayerAttention? = nil) {
+        self.student = student; self.regressors = regressors; self.vid = vid; self.semckd = semckd
         super.init()
     }
 }

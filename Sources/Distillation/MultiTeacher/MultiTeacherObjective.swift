@@ -118,6 +118,14 @@ public final class MultiTeacherObjective {
                 feat = per.reduce(Tensor(scalar: 0), +)
                 featureWeights = uniform
             }
+        case .semckd:
+            div = klPerSample.sum() / b
+            logitWeights = uniform
+            if beta > 0 {
+                precondition(!t[0].stages.isEmpty, "SemCKD needs the teacher's stage maps")
+                feat = learner.semckd!.loss(student: Array(features[1..<(features.count - 1)]), teacher: t[0].stages).loss
+                featureWeights = uniform
+            }
         case .srrl:
             div = klPerSample.sum() / b
             logitWeights = uniform
