@@ -13,7 +13,7 @@ struct DistillCommand: ParsableCommand {
         commandName: "distill",
         abstract: "Distil one or more frozen teachers into a student (MMKD or a baseline).",
         discussion: """
-        Methods: kd, fitnet, at, vid, semckd, srrl (one teacher each), aver, fitnet-mkd, ebkd, aekd-logits, aekd-feature, camkd, mmkd (DESIGN.md §3–4). \
+        Methods: kd, fitnet, at, vid, crd, semckd, srrl (one teacher each), aver, fitnet-mkd, ebkd, aekd-logits, aekd-feature, camkd, mmkd (DESIGN.md §3–4). \
         Teachers (--teacher ARCH=CHECKPOINT, repeatable) load from .safetensors or PyTorch .pth files and run frozen in \
         evaluation mode; their test accuracy and the ensemble's are measured first. The loss is γ·CE + α·L_div + β·L_feat. \
         The run directory receives config.json, teachers.json, metrics.jsonl (with the teacher weights per epoch), \

@@ -95,7 +95,7 @@ final class SingleTeacherBaselineTests: XCTestCase {
         let teacher = FrozenTeacher(arch: "resnet14", model: try ModelZoo.make("resnet14", classes: 10), source: "random")
         let outputs = [teacher.outputs(x)]
         XCTAssertEqual(outputs[0].stages.count, 3, "resnet stages 1–3 are kept for AT")
-        for method in [DistillationMethod.kd, .fitnet, .at, .vid, .semckd, .srrl] {
+        for method in [DistillationMethod.kd, .fitnet, .at, .vid, .crd, .semckd, .srrl] {
             Initialization.seed(6)
             let student = try ModelZoo.make("resnet8", classes: 10)
             var regressors: [FeatureRegressor] = []
@@ -111,15 +111,59 @@ final class SingleTeacherBaselineTests: XCTestCase {
             XCTAssertEqual(hyper.alpha, method == .kd ? 1 : 0, method.rawValue)
             let objective = MultiTeacherObjective(hyper: hyper, learner: DistillationLearner(student: student, regressors: regressors, vid: vid, semckd: method != .semckd ? nil :
                 CrossLayerAttention(studentChannels: withoutGrad { student.features(x).features }.dropFirst().dropLast().map { $0.shape[1] },
-                                    teacherChannels: outputs[0].stages.map { $0.shape[1] }, batchSize: 8)),
+                                    teacherChannels: outputs[0].stages.map { $0.shape[1] }, batchSize: 8),
+                crd: method != .crd ? nil : ContrastiveRepresentation(studentDim: 64, teacherDim: 64, labels: labels, seed: 1)),
                                                   teachers: [teacher], metaNetworks: nil)
             var sgd = OptimizerDriver(SGD(learningRate: 0.01, momentum: 0.9, weightDecay: 5e-4, nesterov: true))
-            let before = objective.terms(images: x, labels: labels, teacherOutputs: outputs, part: .full(epoch: 1))
+            let memories = objective.learner.crd.map { ($0.memoryStudent, $0.memoryTeacher) }
+            let before = objective.terms(images: x, labels: labels, teacherOutputs: outputs, part: .full(epoch: 1), indices: Array(0..<8))
             if method != .kd { XCTAssertGreaterThan(before.featureTerm?.item ?? 0, 0, "\(method.rawValue) has its own term") }
             sgd.minimize(before.total, of: objective.learner)
-            let after = withoutGrad { objective.terms(images: x, labels: labels, teacherOutputs: outputs, part: .full(epoch: 1)) }
+            if method == .crd {  // the same memories and negatives for the comparison
+                objective.learner.crd!.update(buffers: ["memory_student": memories!.0, "memory_teacher": memories!.1, "step": Tensor.zeros([1])])
+            }
+            let after = withoutGrad { objective.terms(images: x, labels: labels, teacherOutputs: outputs, part: .full(epoch: 1), indices: Array(0..<8)) }
             XCTAssertLessThan(after.total.item, before.total.item, method.rawValue)
             if method != .kd { XCTAssertLessThan(after.featureTerm!.item, before.featureTerm!.item, "\(method.rawValue): its own term falls") }
         }
+    }
+
+    func testContrastiveRepresentationScoresNegativesAndMemories() throws {
+        var g = RandomGenerator(seed: 21)
+        // rowDots and its adjoint: values against loops, gradient against finite differences.
+        let table = Tensor.randomNormal([10, 4], generator: &g), rows = [[1, 3, 3], [0, 9, 2]]
+        let v = Tensor.randomNormal([2, 4], generator: &g)
+        let dots = Tensor.rowDots(table, rows, v)
+        for b in 0..<2 { for k in 0..<3 {
+            let e = (0..<4).map { table.scalars[rows[b][k] * 4 + $0] * v.scalars[b * 4 + $0] }.reduce(0, +)
+            XCTAssertEqual(dots.scalars[b * 3 + k], e, accuracy: 1e-5)
+        } }
+        let w = Tensor.randomNormal([2, 3], generator: &g)
+        checkGradient("rowDots", v) { (Tensor.rowDots(table, rows, $0) * w).sum() }
+        checkGradient("rowCombination", w) { (Tensor.rowCombination(table, rows, $0) * v).sum() }
+
+        let labels = (0..<40).map { $0 % 4 }
+        Initialization.seed(22)
+        let crd = ContrastiveRepresentation(studentDim: 6, teacherDim: 5, labels: labels, negatives: 16384, seed: 3)
+        XCTAssertEqual(crd.negatives, 30, "capped at the samples of other classes")
+        let contrast = crd.contrastIndices([0, 5, 38])
+        for (i, row) in zip([0, 5, 38], contrast) {
+            XCTAssertEqual(row[0], i)
+            XCTAssertTrue(row.dropFirst().allSatisfy { labels[$0] != labels[i] && (0..<40).contains($0) }, "negatives are of other classes")
+        }
+        XCTAssertEqual(contrast.map { $0 }, crd.contrastIndices([0, 5, 38]), "the same step draws the same negatives")
+        let fs = Tensor.randomNormal([3, 6], generator: &g), ft = Tensor.randomNormal([3, 5], generator: &g)
+        _ = crd.score(student: fs, teacher: ft, indices: [0, 5, 38])   // fixes the normalisers
+        XCTAssertGreaterThan(crd.normalisers.scalars[0], 0)
+        checkGradient("crd", fs, h: 3e-3) { crd.score(student: $0, teacher: ft, indices: [0, 5, 38]).loss }
+        let memory = crd.memoryStudent
+        _ = crd.loss(student: fs, teacher: ft, indices: [0, 5, 38])
+        XCTAssertEqual(crd.step.item, 1)
+        let after = crd.memoryStudent.scalars
+        for i in [0, 5, 38] {
+            XCTAssertEqual((0..<128).map { after[i * 128 + $0] * after[i * 128 + $0] }.reduce(0, +), 1, accuracy: 1e-4, "row \(i) normalised")
+            XCTAssertNotEqual(Array(after[(i * 128)..<(i * 128 + 128)]), Array(memory.scalars[(i * 128)..<(i * 128 + 128)]))
+        }
+        XCTAssertEqual(Array(after[128..<256]), Array(memory.scalars[128..<256]), "rows outside the batch stay")
     }
 }

@@ -86,7 +86,15 @@ public final class DistillationTrainer {
                                              teacherChannels: teacherStages.map { $0.shape[1] }, batchSize: t.batchSize)
             }
         }
-        learner = DistillationLearner(student: student, regressors: regressors, vid: vid, semckd: semckd)
+        var crd: ContrastiveRepresentation? = nil
+        if method == .crd {
+            student.eval()
+            let studentDim = withoutGrad { student.features(probe).features.dropLast().last!.shape[1] }
+            student.train()
+            crd = ContrastiveRepresentation(studentDim: studentDim, teacherDim: teachers[0].outputs(probe).penultimate.shape[1],
+                                            labels: (0..<train.count).map { train.label(at: $0) }, seed: t.seed)
+        }
+        learner = DistillationLearner(student: student, regressors: regressors, vid: vid, semckd: semckd, crd: crd)
         metaNetworks = method == .mmkd ? MMKDMetaNetworks(teachers: teachers.count, classes: trainSet.classCount, batchSize: t.batchSize) : nil
         objective = MultiTeacherObjective(hyper: config.hyper, learner: learner, teachers: teachers, metaNetworks: metaNetworks)
         metaStep = method == .mmkd ? MMKDMetaStep(hyper: config.hyper) : nil
@@ -217,7 +225,8 @@ public final class DistillationTrainer {
             var batchIndex = 0
             while let batch = try iterator.next() {
                 let outputs = teachers.map { $0.outputs(batch.images) }
-                let terms = objective.terms(images: batch.images, labels: batch.labels, teacherOutputs: outputs, part: .full(epoch: epoch))
+                let terms = objective.terms(images: batch.images, labels: batch.labels, teacherOutputs: outputs, part: .full(epoch: epoch),
+                                            indices: batch.indices)
                 let value = terms.total.item
                 guard value.isFinite else { throw TrainingError.nonFiniteLoss(epoch: epoch, batch: batchIndex, value: value) }
                 optimizer.minimize(terms.total, of: learner)

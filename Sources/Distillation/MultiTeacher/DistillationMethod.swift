@@ -11,6 +11,9 @@ public enum DistillationMethod: String, Codable, Sendable, CaseIterable {
     /// Variational information distillation (Ahn et al. 2019): per stage, the teacher's map scored
     /// under a Gaussian predicted from the student's (`VariationalInformationLayer`).
     case vid
+    /// Contrastive representation distillation (Tian et al. 2020): NCE between embedded pooled
+    /// features and memory banks of both networks (`ContrastiveRepresentation`).
+    case crd
     /// Semantic calibration for cross-layer KD (Chen et al. 2021): every student stage against every
     /// teacher stage, weighted per sample by attention (`CrossLayerAttention`).
     case semckd
@@ -27,11 +30,12 @@ public enum DistillationMethod: String, Codable, Sendable, CaseIterable {
     case mmkd
 
     /// The feature-loss weight β the method uses unless told otherwise (the usual CIFAR-100 values:
-    /// FitNet 100, AT 1000, VID 1, SemCKD 400, SRRL 1).
+    /// FitNet 100, AT 1000, VID 1, CRD 0.8, SemCKD 400, SRRL 1).
     public var defaultBeta: Float {
         switch self {
         case .kd, .aver, .ebkd, .aekdLogits: return 0
         case .srrl, .vid: return 1
+        case .crd: return 0.8
         case .camkd: return 50
         case .fitnetMKD, .aekdFeature, .mmkd, .fitnet: return 100
         case .semckd: return 400
@@ -43,7 +47,7 @@ public enum DistillationMethod: String, Codable, Sendable, CaseIterable {
     /// train on cross-entropy and their own term only (as their CIFAR-100 recipes).
     public var defaultAlpha: Float {
         switch self {
-        case .fitnet, .at, .vid, .semckd, .srrl: return 0
+        case .fitnet, .at, .vid, .crd, .semckd, .srrl: return 0
         default: return 1
         }
     }
@@ -56,13 +60,13 @@ public enum DistillationMethod: String, Codable, Sendable, CaseIterable {
     public var regressedMap: RegressedMap? {
         switch self {
         case .fitnet, .fitnetMKD: return .hint
-        case .at, .vid, .semckd: return nil
+        case .at, .vid, .crd, .semckd: return nil
         default: return usesFeatures ? .penultimate : nil
         }
     }
 
     /// Whether the method distils exactly one teacher.
-    public var isSingleTeacher: Bool { [.kd, .fitnet, .at, .vid, .semckd, .srrl].contains(self) }
+    public var isSingleTeacher: Bool { [.kd, .fitnet, .at, .vid, .crd, .semckd, .srrl].contains(self) }
 
     /// The fewest teachers the method makes sense with.
     public var minimumTeachers: Int {

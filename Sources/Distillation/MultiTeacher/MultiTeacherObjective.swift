@@ -34,8 +34,9 @@ public final class MultiTeacherObjective {
 
     var k: Int { teachers.count }
 
-    /// The loss terms of the batch `images` with `labels`, given each teacher's outputs for it.
-    public func terms(images: Tensor, labels: [Int], teacherOutputs t: [TeacherOutputs], part: Part) -> Terms {
+    /// The loss terms of the batch `images` with `labels`, given each teacher's outputs for it;
+    /// `indices` (training-set positions) are needed by CRD's memory banks.
+    public func terms(images: Tensor, labels: [Int], teacherOutputs t: [TeacherOutputs], part: Part, indices: [Int]? = nil) -> Terms {
         precondition(t.count == k, "\(t.count) teacher outputs for \(k) teachers")
         let (features, zs) = learner.student.features(images)
         let b = Float(labels.count)
@@ -116,6 +117,15 @@ public final class MultiTeacherObjective {
                     return (s.attentionMap() - tt.attentionMap()).square().mean()
                 }
                 feat = per.reduce(Tensor(scalar: 0), +)
+                featureWeights = uniform
+            }
+        case .crd:
+            div = klPerSample.sum() / b
+            logitWeights = uniform
+            if beta > 0 {
+                guard let indices else { preconditionFailure("CRD needs the batch's training-set positions") }
+                let pooled = { (f: Tensor) in f.adaptiveAvgPool2d((1, 1)).flattened() }
+                feat = learner.crd!.loss(student: pooled(penultimate), teacher: pooled(t[0].penultimate), indices: indices)
                 featureWeights = uniform
             }
         case .semckd:
