@@ -85,6 +85,26 @@ final class DistillationTrainerTests: XCTestCase {
         }
     }
 
+    func testAverWithBetaMatchesFeaturesWithUniformWeights() throws {
+        var c = configuration(.aver)
+        c.training.epochs = 1
+        XCTAssertNil(c.hyper.regressedMap, "plain AVER has no feature term")
+        c.hyper.beta = 10
+        let trainer = try DistillationTrainer(config: c, run: try RunDirectory(folder + "/runs/aver-beta"), resume: false)
+        XCTAssertEqual(trainer.learner.regressors.count, 2)
+        var g = RandomGenerator(seed: 9)
+        let x = Tensor.randomNormal([8, 3, 32, 32], generator: &g)
+        let outputs = trainer.teachers.map { $0.outputs(x) }
+        let terms = trainer.objective.terms(images: x, labels: Array(0..<8), teacherOutputs: outputs, part: .full(epoch: 1))
+        let mse = (0..<2).map { k -> Float in
+            let (s, t) = Tensor.matchingSpatialSize(student: trainer.learner.student.features(x).features.dropLast().last!, teacher: outputs[k].penultimate)
+            return meanSquaredError(trainer.learner.regressors[k](s), t).item
+        }
+        XCTAssertEqual(terms.featureTerm!.item, mse.reduce(0, +) / 2, accuracy: 1e-4 * max(1, abs(terms.featureTerm!.item)))
+        XCTAssertEqual(terms.featureWeights!.scalars, [Float](repeating: 0.5, count: 16))
+        try trainer.train(progress: nil)
+    }
+
     func testTeacherOfTheWrongArchitectureIsNamed() throws {
         var c = configuration(.aver)
         c.teachers[1].arch = "resnet20"

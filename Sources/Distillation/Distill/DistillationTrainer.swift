@@ -58,7 +58,7 @@ public final class DistillationTrainer {
         let probe = try BatchLoader(dataset: testSet, batchSize: 2, shuffle: false, dropLast: false, pipeline: spec.pipeline(train: false),
                                     seed: 0, workers: 1).batches(epoch: 0).next()!.images
         var regressors: [FeatureRegressor] = []
-        if let regressed = method.regressedMap {
+        if let regressed = config.hyper.regressedMap {
             student.eval()
             let studentFeatures = withoutGrad { student.features(probe).features }
             student.train()
@@ -320,7 +320,7 @@ public final class DistillationTrainer {
         text += "Epochs \(nextEpoch)/\(t.epochs), batch \(t.batchSize), lr \(t.learningRate) (×\(t.gamma) at \(t.milestones)), momentum \(t.momentum)"
         text += "\(t.nesterov ? " Nesterov" : ""), weight decay \(t.weightDecay), seed \(t.seed)\(t.trainLimit.map { ", \($0) training images" } ?? ""). "
         text += "τ \(hyper.temperature), γ \(hyper.gamma), α \(hyper.alpha), β \(hyper.beta)"
-        if hyper.method.regressedMap != nil { text += ", regressor \(hyper.effectiveRegressor.rawValue)" }
+        if hyper.regressedMap != nil { text += ", regressor \(hyper.effectiveRegressor.rawValue)" }
         if hyper.method == .mmkd {
             text += ", meta lr \(hyper.metaLearningRate), meta weight decay \(hyper.metaWeightDecay), meta every \(hyper.metaFrequency) iterations"
             text += ", hard buffer \(hyper.useBuffer ? "\(hyper.bufferSize)" : "off"), hypergradient \(hyper.hypergradient.rawValue)"

@@ -133,6 +133,13 @@ public struct DistillationHyperparameters: Codable, Sendable, Equatable {
         regressor = method.defaultRegressor
     }
 
+    /// Which student map the regressors project in this configuration: the method's, and for AVER
+    /// with β > 0 (the paper's Figure 4 sweeps β for AVER too) the penultimate map, matched with
+    /// uniform teacher weights.
+    public var regressedMap: DistillationMethod.RegressedMap? {
+        method == .aver && beta > 0 ? .penultimate : method.regressedMap
+    }
+
     /// The regressor form actually built (the official MMKD code ignores `--convs`).
     public var effectiveRegressor: FeatureRegressor.Form { compatOfficial && method == .mmkd ? .oneByOne : regressor }
 }

@@ -28,7 +28,7 @@ public final class MultiTeacherObjective {
     public init(hyper: DistillationHyperparameters, learner: DistillationLearner, teachers: [FrozenTeacher], metaNetworks: MMKDMetaNetworks?) {
         if let problem = hyper.method.teacherCountProblem(teachers.count) { preconditionFailure(problem) }
         precondition(hyper.method != .mmkd || metaNetworks != nil, "mmkd needs its meta-weight networks")
-        precondition(hyper.method.regressedMap == nil || learner.regressors.count == teachers.count, "one regressor per teacher")
+        precondition(hyper.regressedMap == nil || learner.regressors.count == teachers.count, "one regressor per teacher")
         self.hyper = hyper; self.learner = learner; self.teachers = teachers; self.metaNetworks = metaNetworks
     }
 
@@ -72,6 +72,10 @@ public final class MultiTeacherObjective {
         case .kd, .aver:
             div = klPerSample.sum() / (b * Float(k))
             logitWeights = uniform
+            if hyper.method == .aver && beta > 0 {
+                feat = featureErrors(student: penultimate, teacherMaps: t.map(\.penultimate)).sum() / (b * Float(k))
+                featureWeights = uniform
+            }
         case .ebkd:
             let w = TeacherWeighting.entropy(teacherLogits: t.map(\.logits))
             div = (w * klPerSample).sum() / (b * Float(k))
