@@ -52,16 +52,22 @@ extension ExperimentSpec {
         for pair in pairs {
             for seed in seeds {
                 for m in methods {
+                    let path = cellPath(pair: pair, method: m, seed: seed)
                     if m.isAlone {
-                        let path = "alone/\(pair.student)/seed\(seed)"
                         if alone.insert(path).inserted { out.append(ExperimentCell(kind: .alone(student: pair.student, seed: seed), path: path)) }
                     } else {
-                        out.append(ExperimentCell(kind: .distill(pair: pair, method: m, seed: seed), path: "cells/\(pair.label)/\(m.name)/seed\(seed)"))
+                        out.append(ExperimentCell(kind: .distill(pair: pair, method: m, seed: seed), path: path))
                     }
                 }
             }
         }
         return out
+    }
+
+    /// The run directory of (pair, method, seed), relative to the output folder: `cells/PAIR/METHOD/seedN`,
+    /// or `alone/STUDENT/seedN` for the student alone (shared by the pairs with that student).
+    public func cellPath(pair: Pair, method: Method, seed: UInt64) -> String {
+        method.isAlone ? "alone/\(pair.student)/seed\(seed)" : "cells/\(pair.label)/\(method.name)/seed\(seed)"
     }
 
     /// The checkpoint a teacher is read from: its file, or the best epoch of its run here.

@@ -67,7 +67,7 @@ public struct ExperimentReport {
             var row: [String: Entry] = [:]
             for m in spec.methods {
                 let found = spec.seeds.compactMap { seed -> ExperimentCell.Result? in
-                    results[m.isAlone ? "alone/\(pair.student)/seed\(seed)" : "cells/\(pair.label)/\(m.name)/seed\(seed)"]
+                    results[spec.cellPath(pair: pair, method: m, seed: seed)]
                 }
                 if !found.isEmpty {
                     row[m.name] = Entry(best: Statistic(values: found.map(\.bestTop1)), last: Statistic(values: found.map(\.lastTop1)), seeds: found.map(\.seed))

@@ -93,7 +93,7 @@ extension ExperimentReport {
         var out: [GradCAMFigure.Network] = []
         for m in spec.methods {
             for seed in spec.seeds {
-                let path = output.appendingPathComponent(m.isAlone ? "alone/\(pair.student)/seed\(seed)" : "cells/\(pair.label)/\(m.name)/seed\(seed)")
+                let path = output.appendingPathComponent(spec.cellPath(pair: pair, method: m, seed: seed))
                 guard FileManager.default.fileExists(atPath: path.appendingPathComponent("result.json").path) else { continue }
                 // The best epoch (a run whose accuracy never rose above 0 kept only its last).
                 let best = path.appendingPathComponent("best.safetensors").path

@@ -15,8 +15,7 @@ public struct HTMLReport {
     /// Per epoch: mean and standard deviation over the finished seeds of a metric of one cell group.
     func curve(pair: ExperimentSpec.Pair, method: ExperimentSpec.Method, value: ([String: Any]) -> Double?) -> SVGChart.Series? {
         let runs = spec.seeds.compactMap { seed -> [Double]? in
-            let path = method.isAlone ? "alone/\(pair.student)/seed\(seed)" : "cells/\(pair.label)/\(method.name)/seed\(seed)"
-            guard let rows = report.metrics[path] else { return nil }
+            guard let rows = report.metrics[spec.cellPath(pair: pair, method: method, seed: seed)] else { return nil }
             let v = rows.compactMap(value)
             return v.count == rows.count ? v : nil
         }

@@ -57,11 +57,12 @@ public final class DistillationTrainer {
         // Feature shapes, from one test image through every network.
         let probe = try BatchLoader(dataset: testSet, batchSize: 2, shuffle: false, dropLast: false, pipeline: spec.pipeline(train: false),
                                     seed: 0, workers: 1).batches(epoch: 0).next()!.images
+        student.eval()
+        let studentFeatures = withoutGrad { student.features(probe).features }
+        student.train()
+        let teacherProbe = teachers[0].outputs(probe)
         var regressors: [FeatureRegressor] = []
         if let regressed = config.hyper.regressedMap {
-            student.eval()
-            let studentFeatures = withoutGrad { student.features(probe).features }
-            student.train()
             let index = regressed == .hint ? 2 : studentFeatures.count - 2
             let sChannels = studentFeatures[index].shape[1]
             for teacher in teachers {
@@ -72,26 +73,17 @@ public final class DistillationTrainer {
         }
         var vid: [VariationalInformationLayer] = []
         var semckd: CrossLayerAttention? = nil
-        if method == .vid || method == .semckd {
-            student.eval()
-            let studentFeatures = withoutGrad { student.features(probe).features }
-            student.train()
-            let teacherStages = teachers[0].outputs(probe).stages
-            if method == .vid {
-                vid = Tensor.stagePairs(student: studentFeatures, teacher: teacherStages).map {
-                    VariationalInformationLayer(studentChannels: $0.student.shape[1], teacherChannels: $0.teacher.shape[1])
-                }
-            } else {
-                semckd = CrossLayerAttention(studentChannels: studentFeatures[1..<(studentFeatures.count - 1)].map { $0.shape[1] },
-                                             teacherChannels: teacherStages.map { $0.shape[1] }, batchSize: t.batchSize)
+        if method == .vid {
+            vid = Tensor.stagePairs(student: studentFeatures, teacher: teacherProbe.stages).map {
+                VariationalInformationLayer(studentChannels: $0.student.shape[1], teacherChannels: $0.teacher.shape[1])
             }
+        } else if method == .semckd {
+            semckd = CrossLayerAttention(studentChannels: studentFeatures[1..<(studentFeatures.count - 1)].map { $0.shape[1] },
+                                         teacherChannels: teacherProbe.stages.map { $0.shape[1] }, batchSize: t.batchSize)
         }
         var crd: ContrastiveRepresentation? = nil
         if method == .crd {
-            student.eval()
-            let studentDim = withoutGrad { student.features(probe).features.dropLast().last!.shape[1] }
-            student.train()
-            crd = ContrastiveRepresentation(studentDim: studentDim, teacherDim: teachers[0].outputs(probe).penultimate.shape[1],
+            crd = ContrastiveRepresentation(studentDim: studentFeatures[studentFeatures.count - 2].shape[1], teacherDim: teacherProbe.penultimate.shape[1],
                                             labels: (0..<train.count).map { train.label(at: $0) }, seed: t.seed)
         }
         learner = DistillationLearner(student: student, regressors: regressors, vid: vid, semckd: semckd, crd: crd)

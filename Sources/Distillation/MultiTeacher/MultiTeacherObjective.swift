@@ -110,47 +110,11 @@ public final class MultiTeacherObjective {
                 feat = zip(mseMeans, wf).map { $0 * $1 }.reduce(Tensor(scalar: 0), +)
                 featureWeights = Tensor(wf, shape: [1, k]).expanded(to: [labels.count, k])
             }
-        case .at, .vid:
+        case .at, .vid, .crd, .semckd, .srrl:
             div = klPerSample.sum() / b
             logitWeights = uniform
             if beta > 0 {
-                let pairs = Tensor.stagePairs(student: features, teacher: t[0].stages)
-                let per = pairs.enumerated().map { i, p -> Tensor in
-                    if hyper.method == .vid { return learner.vid[i].negativeLogLikelihood(student: p.student, teacher: p.teacher) }
-                    let (s, tt) = Tensor.matchingSpatialSize(student: p.student, teacher: p.teacher)
-                    return (s.attentionMap() - tt.attentionMap()).square().mean()
-                }
-                feat = per.reduce(Tensor(scalar: 0), +)
-                featureWeights = uniform
-            }
-        case .crd:
-            div = klPerSample.sum() / b
-            logitWeights = uniform
-            if beta > 0 {
-                guard let indices else { preconditionFailure("CRD needs the batch's training-set positions") }
-                let pooled = { (f: Tensor) in f.adaptiveAvgPool2d((1, 1)).flattened() }
-                feat = learner.crd!.loss(student: pooled(penultimate), teacher: pooled(t[0].penultimate), indices: indices)
-                featureWeights = uniform
-            }
-        case .semckd:
-            div = klPerSample.sum() / b
-            logitWeights = uniform
-            if beta > 0 {
-                precondition(!t[0].stages.isEmpty, "SemCKD needs the teacher's stage maps")
-                feat = learner.semckd!.loss(student: Array(features[1..<(features.count - 1)]), teacher: t[0].stages).loss
-                featureWeights = uniform
-            }
-        case .srrl:
-            div = klPerSample.sum() / b
-            logitWeights = uniform
-            if beta > 0 {
-                // The pooled student feature as a 1×1 map through the connector, against the teacher's
-                // pooled feature (FM) and, through the teacher's classifier, its logits (SR).
-                let pooled = penultimate.adaptiveAvgPool2d((1, 1))
-                let projected = learner.regressors[0](pooled)
-                let fm = meanSquaredError(projected, t[0].penultimate.adaptiveAvgPool2d((1, 1)))
-                let sr = meanSquaredError(teachers[0].model.classify(penultimate: projected), t[0].logits)
-                feat = fm + sr
+                feat = singleTeacherFeatureTerm(features: features, teacher: t[0], indices: indices)
                 featureWeights = uniform
             }
         case .fitnet, .fitnetMKD:
@@ -191,5 +155,34 @@ public final class MultiTeacherObjective {
         }
         return Terms(total: total, crossEntropy: ce, logitTerm: div, featureTerm: feat, logitWeights: logitWeights,
                      featureWeights: featureWeights, studentLogits: zs)
+    }
+
+    /// The own term of the single-teacher feature baselines (Table II), against the one teacher.
+    func singleTeacherFeatureTerm(features: [Tensor], teacher t: TeacherOutputs, indices: [Int]?) -> Tensor {
+        let penultimate = features[features.count - 2]
+        switch hyper.method {
+        case .at, .vid:
+            let pairs = Tensor.stagePairs(student: features, teacher: t.stages)
+            return pairs.enumerated().map { i, p -> Tensor in
+                if hyper.method == .vid { return learner.vid[i].negativeLogLikelihood(student: p.student, teacher: p.teacher) }
+                let (s, tt) = Tensor.matchingSpatialSize(student: p.student, teacher: p.teacher)
+                return (s.attentionMap() - tt.attentionMap()).square().mean()
+            }.reduce(Tensor(scalar: 0), +)
+        case .crd:
+            guard let indices else { preconditionFailure("CRD needs the batch's training-set positions") }
+            let pooled = { (f: Tensor) in f.adaptiveAvgPool2d((1, 1)).flattened() }
+            return learner.crd!.loss(student: pooled(penultimate), teacher: pooled(t.penultimate), indices: indices)
+        case .semckd:
+            precondition(!t.stages.isEmpty, "SemCKD needs the teacher's stage maps")
+            return learner.semckd!.loss(student: Array(features[1..<(features.count - 1)]), teacher: t.stages).loss
+        case .srrl:
+            // The pooled student feature as a 1×1 map through the connector, against the teacher's
+            // pooled feature (FM) and, through the teacher's classifier, its logits (SR).
+            let projected = learner.regressors[0](penultimate.adaptiveAvgPool2d((1, 1)))
+            let fm = meanSquaredError(projected, t.penultimate.adaptiveAvgPool2d((1, 1)))
+            return fm + meanSquaredError(teachers[0].model.classify(penultimate: projected), t.logits)
+        default:
+            preconditionFailure("\(hyper.method.rawValue) is not a single-teacher feature baseline")
+        }
     }
 }

@@ -28,10 +28,7 @@ extension Tensor {
     /// already has the result's shape, and its block (the op then runs in that layout).
     static func blockedBroadcastFormat(_ operands: [Tensor], _ shape: [Int]) -> (DNNLFormat, Int)? {
         guard shape.count == 4 else { return nil }
-        for t in operands where t.shape == shape {
-            if let f = t.denseNativeFormat, let block = f.channelBlock, block > 1 { return (f, block) }
-        }
-        return nil
+        return operands.lazy.filter { $0.shape == shape }.compactMap(\.denseChannelBlocked).first.map { ($0.format, $0.block) }
     }
 
     static func binary(_ name: String, _ op: ElementwiseKernels.Binary, _ a: Tensor, _ b: Tensor,
@@ -47,11 +44,9 @@ extension Tensor {
         if let (format, block) = blockedBroadcastFormat([a, b], shape) {
             // The full-shape operand's channel-blocked buffer is a plain [N, C/B, H, W, B] array;
             // the broadcast operand is read through matching strides of its plain values.
-            let physical = [shape[0], shape[1] / block, shape[2], shape[3], block]
+            let physical = channelBlockedShape(shape, block: block)
             func view(_ t: Tensor) -> (UnsafeMutablePointer<Float>, [Int]) {
-                if t.shape == shape { return (t.data(in: format), Shape.strides(physical)) }
-                let s = broadcastStrides(t.shape, to: shape)
-                return (t.pointer, [s[0], s[1] * block, s[2], s[3], s[1]])
+                t.shape == shape ? (t.data(in: format), Shape.strides(physical)) : (t.pointer, channelBlockedStrides(t.shape, to: shape, block: block))
             }
             let (pa, sa) = view(a), (pb, sb) = view(b)
             let storage = TensorStorage(count: format.elementCount)

@@ -6,7 +6,7 @@ extension Tensor {
     func channelFormat() -> (DNNLFormat, ChannelLayout) {
         precondition(rank == 2 || rank == 4, "batch norm: input must be [N, C] or [N, C, H, W], got \(shape)")
         let hw = rank == 4 ? shape[2] * shape[3] : 1
-        if let f = denseNativeFormat, let block = f.channelBlock {
+        if let (f, block) = denseChannelBlocked {
             return (f, ChannelLayout(n: shape[0], c: shape[1], hw: hw, block: block))
         }
         return (DNNLFormat.plain(shape), ChannelLayout(n: shape[0], c: shape[1], hw: hw))

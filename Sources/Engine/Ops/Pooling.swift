@@ -78,7 +78,7 @@ struct MaxPoolPlan {
 
     init(input: Tensor, outShape: [Int]) {
         let shape = input.shape
-        if let f = input.denseNativeFormat, let block = f.channelBlock, block > 1 {
+        if let (f, block) = input.denseChannelBlocked {
             inFormat = f
             outFormat = DNNLFormat.channelBlocked(outShape, block: block)
             lanes = block

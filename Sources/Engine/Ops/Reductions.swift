@@ -9,7 +9,7 @@ extension Tensor {
         if let f = denseNativeFormat, Shape.count(target) == 1 {
             // A total: the same values in another order.
             ElementwiseKernels.sumInto(data(in: f), shape: [f.elementCount], storage.pointer, outStrides: [0], outCount: 1)
-        } else if rank == 4, let f = denseNativeFormat, let block = f.channelBlock, block > 1,
+        } else if rank == 4, let (f, block) = denseChannelBlocked,
                   Tensor.broadcastStrides(target, to: shape) == Tensor.broadcastStrides([1, shape[1], 1, 1], to: shape) {
             // Per-channel sums, in the channel-blocked layout.
             let sums = UnsafeMutablePointer<Double>.allocate(capacity: shape[1])
@@ -32,10 +32,9 @@ extension Tensor {
         if target == shape { return self }
         let zeros = Tensor.zeros([])
         if let layout, layout.shape == target, let block = layout.channelBlock, block > 1 {
-            let s = Tensor.broadcastStrides(shape, to: target)
             let storage = TensorStorage(count: layout.elementCount)
-            ElementwiseKernels.binary(.add, pointer, aStrides: [s[0], s[1] * block, s[2], s[3], s[1]], zeros.pointer, bStrides: [0, 0, 0, 0, 0],
-                                      storage.pointer, shape: [target[0], target[1] / block, target[2], target[3], block])
+            ElementwiseKernels.binary(.add, pointer, aStrides: Tensor.channelBlockedStrides(shape, to: target, block: block), zeros.pointer,
+                                      bStrides: [0, 0, 0, 0, 0], storage.pointer, shape: Tensor.channelBlockedShape(target, block: block))
             return Tensor.recorded("expand", storage: storage, format: layout, inputs: [self]) { [shape] g, _, _ in [g.sum(toShape: shape)] }
         }
         let storage = TensorStorage(count: Shape.count(target))

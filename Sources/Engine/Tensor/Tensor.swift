@@ -91,6 +91,24 @@ public final class Tensor: @unchecked Sendable {
         return first.format
     }
 
+    /// `denseNativeFormat` when it is a channel-blocked layout (NCHW{B}c, B > 1), with its block.
+    var denseChannelBlocked: (format: DNNLFormat, block: Int)? {
+        guard let f = denseNativeFormat, let block = f.channelBlock, block > 1 else { return nil }
+        return (f, block)
+    }
+
+    /// Element strides over the plain `[N, C/B, H, W, B]` view of a 4-D `target` laid out in channel
+    /// blocks of `block`, for a plain tensor of `shape` broadcast to `target`.
+    static func channelBlockedStrides(_ shape: [Int], to target: [Int], block: Int) -> [Int] {
+        let s = broadcastStrides(shape, to: target)
+        return [s[0], s[1] * block, s[2], s[3], s[1]]
+    }
+
+    /// The plain `[N, C/B, H, W, B]` shape of a 4-D `shape` in channel blocks of `block`.
+    static func channelBlockedShape(_ shape: [Int], block: Int) -> [Int] {
+        [shape[0], shape[1] / block, shape[2], shape[3], block]
+    }
+
     public var count: Int { Shape.count(shape) }
     public var rank: Int { shape.count }
     public var pointer: UnsafeMutablePointer<Float> { storage.pointer }

@@ -41,13 +41,6 @@ public enum StoragePool {
     nonisolated(unsafe) private static var peakLiveBytes = 0
     private static let lock = NSLock()
 
-    /// The most bytes of tensor storage live at once so far, and those live now.
-    public static var usage: (live: Int, peakLive: Int, cached: Int) {
-        lock.lock()
-        defer { lock.unlock() }
-        return (liveBytes, peakLiveBytes, cachedBytes)
-    }
-
     /// Sizes are rounded (64 bytes below 64 KiB, 4 KiB above) so that near sizes share buckets.
     static func roundedSize(_ bytes: Int) -> Int {
         bytes < 65_536 ? (bytes + 63) & ~63 : (bytes + 4095) & ~4095
@@ -58,10 +51,13 @@ public enum StoragePool {
     /// size, else a new one.
     static func allocate(_ bytes: Int) -> (UnsafeMutableRawPointer, Int) {
         lock.lock()
-        if let p = buckets[bytes]?.popLast() {
-            cachedBytes -= bytes
-            liveBytes += bytes
+        func hand(_ size: Int, fromCache: Bool) {
+            if fromCache { cachedBytes -= size }
+            liveBytes += size
             peakLiveBytes = max(peakLiveBytes, liveBytes)
+        }
+        if let p = buckets[bytes]?.popLast() {
+            hand(bytes, fromCache: true)
             lock.unlock()
             return (p, bytes)
         }
@@ -69,14 +65,11 @@ public enum StoragePool {
         if liveBytes + cachedBytes + bytes > limit,
            let size = buckets.keys.filter({ $0 > bytes && $0 <= 2 * bytes && buckets[$0]?.isEmpty == false }).min(),
            let p = buckets[size]?.popLast() {
-            cachedBytes -= size
-            liveBytes += size
-            peakLiveBytes = max(peakLiveBytes, liveBytes)
+            hand(size, fromCache: true)
             lock.unlock()
             return (p, size)
         }
-        liveBytes += bytes
-        peakLiveBytes = max(peakLiveBytes, liveBytes)
+        hand(bytes, fromCache: false)
         var evicted: [(UnsafeMutableRawPointer, Int)] = []
         // Largest sizes first: fewest buffers to give back.
         for size in buckets.keys.sorted(by: >) where liveBytes + cachedBytes > limit {
