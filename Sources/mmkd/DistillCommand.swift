@@ -89,6 +89,9 @@ struct DistillCommand: ParsableCommand {
         let teachers = try trainer.evaluateTeachers()
         for (spec, r) in zip(config.teachers, teachers.teachers) { print(String(format: "  teacher %@ (%@): test top-1 %.2f%%", spec.arch, spec.checkpoint, r.top1)) }
         print(String(format: "  ensemble of %d: test top-1 %.2f%%", teachers.teachers.count, teachers.ensemble.top1))
+        if compat == "official" && method == .mmkd && !noBuffer && bufferSize % recipe.batchSize != 0 {
+            print("note: --compat official: buffer size \(bufferSize) is not a multiple of the batch (\(recipe.batchSize)), so, as in the official code, the hard buffer never counts as full and keeps every regular batch (memory grows each iteration)")
+        }
         if trainer.nextEpoch > 0 { print("resuming after epoch \(trainer.nextEpoch)") }
         try trainer.train()
         print("best test top-1 \(String(format: "%.2f", trainer.bestTop1))%; summary: \(run.file("summary.md").path)")

@@ -65,6 +65,27 @@ final class DistillationTrainerTests: XCTestCase {
         XCTAssertEqual(resumed.metaStep!.adam.states["feature.fc1.weight"]?.step, 9)
     }
 
+    /// `--compat official` with a capacity that is not a multiple of the batch: the buffer never
+    /// counts as full, keeps every regular batch, and comes back whole on resume.
+    func testOfficialBufferQuirkKeepsEveryBatchAndResumes() throws {
+        var c = configuration(.mmkd)
+        c.hyper.compatOfficial = true; c.hyper.bufferSize = 12; c.training.epochs = 2
+        let run = try RunDirectory(folder + "/runs/official")
+        let first = try DistillationTrainer(config: c, run: run, resume: false)
+        try first.train(progress: nil, stopAfter: 1)
+        XCTAssertEqual(first.buffer.count, 40, "5 batches of 8 appended whole; 8 and 16 pass 12 without landing on it")
+        XCTAssertFalse(first.buffer.isFull)
+        let resumed = try DistillationTrainer(config: c, run: run, resume: true)
+        XCTAssertEqual(resumed.buffer.labels, first.buffer.labels)
+        try resumed.train(progress: nil)
+        XCTAssertEqual(resumed.buffer.count, 80, "two epochs of five batches")
+
+        c.hyper.bufferSize = 16
+        let even = try DistillationTrainer(config: c, run: try RunDirectory(folder + "/runs/official-even"), resume: false)
+        try even.train(progress: nil, stopAfter: 1)
+        XCTAssertEqual(even.buffer.count, 16, "a multiple of the batch fills and then only replaces")
+    }
+
     func testEveryMethodTrainsAndLogsItsWeights() throws {
         for method in DistillationMethod.allCases {
             let run = try RunDirectory(folder + "/runs/\(method.rawValue)")

@@ -32,6 +32,30 @@ final class HardSampleBufferTests: XCTestCase {
         XCTAssertEqual(buffer.images.map { $0.scalars[0] }, before)
     }
 
+    /// `--compat official`: whole batches are appended and the buffer is full only when the count
+    /// lands exactly on the capacity (the official `HardBuffer.put`).
+    func testOfficialFillCountsAsFullOnlyAtAMultipleOfTheBatch() {
+        var uneven = HardSampleBuffer(capacity: 6, seed: 1, officialFill: true)
+        for b in 0..<3 {
+            uneven.offer(images: batch(ids: (0..<4).map { b * 4 + $0 }), labels: [0, 1, 2, 0], studentLogits: logits([1, 1, 0, 0]))
+        }
+        XCTAssertFalse(uneven.isFull, "4 + 4 passes 6 without landing on it")
+        XCTAssertEqual(uneven.count, 12, "every regular batch is kept, misclassified or not")
+        XCTAssertEqual(uneven.images.map { Int($0.scalars[0]) }, Array(0..<12))
+        XCTAssertEqual(Set((0..<10).flatMap { _ in (0..<4).map { Int(uneven.sample(4).images.scalars[$0 * 4]) } }).isSubset(of: Set(0..<12)), true)
+
+        var even = HardSampleBuffer(capacity: 8, seed: 1, officialFill: true)
+        var paper = HardSampleBuffer(capacity: 8, seed: 1)
+        for b in 0..<4 {
+            let images = batch(ids: (0..<4).map { b * 4 + $0 }), l = logits([1, 1, 0, 0])
+            even.offer(images: images, labels: [0, 1, 2, 0], studentLogits: l)
+            paper.offer(images: images, labels: [0, 1, 2, 0], studentLogits: l)
+        }
+        XCTAssertTrue(even.isFull)
+        XCTAssertEqual(even.images.map { $0.scalars }, paper.images.map { $0.scalars }, "a multiple of the batch behaves as the paper's buffer")
+        XCTAssertEqual(even.labels, paper.labels)
+    }
+
     func testSamplesDistinctSlotsWithTheirCachedTeacherOutputs() {
         var buffer = HardSampleBuffer(capacity: 8, seed: 3)
         let teacher = Tensor.make([8, 3]) { p, _ in for i in 0..<24 { p[i] = Float(i / 3) } }  // row i holds i

@@ -90,7 +90,7 @@ public final class DistillationTrainer {
         metaNetworks = method == .mmkd ? MMKDMetaNetworks(teachers: teachers.count, classes: trainSet.classCount, batchSize: t.batchSize) : nil
         objective = MultiTeacherObjective(hyper: config.hyper, learner: learner, teachers: teachers, metaNetworks: metaNetworks)
         metaStep = method == .mmkd ? MMKDMetaStep(hyper: config.hyper) : nil
-        buffer = HardSampleBuffer(capacity: config.hyper.bufferSize, seed: t.seed &+ 0x4D4D_4B44)
+        buffer = HardSampleBuffer(capacity: config.hyper.bufferSize, seed: t.seed &+ 0x4D4D_4B44, officialFill: config.hyper.compatOfficial)
         schedule = MultiStepLR(baseRate: t.learningRate, milestones: t.milestones, gamma: t.gamma)
         optimizer = OptimizerDriver(SGD(learningRate: t.learningRate, momentum: t.momentum, weightDecay: t.weightDecay, nesterov: t.nesterov))
 
@@ -177,7 +177,7 @@ public final class DistillationTrainer {
                   let generator = try? JSONDecoder().decode(RandomGenerator.self, from: Data(generatorJSON.utf8)) else {
                 throw TrainingError.resumeMismatch(path: url.path, reason: "no hard-buffer generator state")
             }
-            var restored = HardSampleBuffer(capacity: hyper.bufferSize, seed: 0)
+            var restored = HardSampleBuffer(capacity: hyper.bufferSize, seed: 0, officialFill: hyper.compatOfficial)
             if let images = tensors["buffer.images"], let labels = tensors["buffer.labels"] {
                 let cached = (0..<(teachers.count * 2)).compactMap { tensors["buffer.cached.\($0)"] }
                 restored.restore(images: images, labels: labels.scalars.map { Int($0) }, cached: cached)
@@ -316,6 +316,9 @@ public final class DistillationTrainer {
         if hyper.method == .mmkd {
             text += ", meta lr \(hyper.metaLearningRate), meta weight decay \(hyper.metaWeightDecay), meta every \(hyper.metaFrequency) iterations"
             text += ", hard buffer \(hyper.useBuffer ? "\(hyper.bufferSize)" : "off"), hypergradient \(hyper.hypergradient.rawValue)"
+            if hyper.useBuffer && buffer.officialFill && hyper.bufferSize % t.batchSize != 0 {
+                text += " (official buffer: \(hyper.bufferSize) is not a multiple of the batch, so it never fills and holds \(buffer.count) samples)"
+            }
             if !hyper.learnLogitWeights { text += ", logit weights uniform" }
             if !hyper.learnFeatureWeights { text += ", feature weights uniform" }
         }

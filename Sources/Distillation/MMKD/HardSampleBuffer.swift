@@ -5,8 +5,13 @@ import Engine
 /// (arg-max of the student's logits ≠ label) overwrite distinct, randomly chosen slots. Sampling
 /// draws distinct slots. Each sample may carry cached per-teacher outputs (teachers are frozen, so
 /// their outputs for a stored sample never change), which saves the teacher forwards of the meta step.
+///
+/// With `officialFill` (`--compat official`) the buffer behaves as the official code's: whole batches
+/// are appended and it counts as full only when the count lands exactly on the capacity, so with a
+/// capacity that is not a multiple of the batch size it never fills and keeps every regular batch.
 public struct HardSampleBuffer {
     public let capacity: Int
+    public let officialFill: Bool
     /// Stored samples, each `[C, H, W]`.
     public private(set) var images: [Tensor] = []
     public private(set) var labels: [Int] = []
@@ -14,9 +19,10 @@ public struct HardSampleBuffer {
     public private(set) var cached: [[Tensor]] = []
     public var generator: RandomGenerator
 
-    public init(capacity: Int = 256, seed: UInt64) {
+    public init(capacity: Int = 256, seed: UInt64, officialFill: Bool = false) {
         precondition(capacity > 0, "HardSampleBuffer: capacity must be positive")
         self.capacity = capacity
+        self.officialFill = officialFill
         generator = RandomGenerator(seed: seed)
     }
 
@@ -32,7 +38,7 @@ public struct HardSampleBuffer {
         let perSample = (0..<n).map { i in teacherOutputs.map { $0.slice(axis: 0, i..<(i + 1)).reshaped(Array($0.shape.dropFirst())).detached() } }
         let samples = (0..<n).map { batch.slice(axis: 0, $0..<($0 + 1)).reshaped(Array(batch.shape.dropFirst())).detached() }
         if !isFull {
-            let take = min(n, capacity - count)
+            let take = officialFill ? n : min(n, capacity - count)
             images += samples.prefix(take); labels += batchLabels.prefix(take); cached += perSample.prefix(take)
             return
         }
@@ -70,7 +76,7 @@ extension HardSampleBuffer {
     /// Replaces the contents with stored samples (resuming a run): images `[N, C, H, W]`, labels,
     /// and each cached output batched `[N, …]`. The generator is left as it is.
     public mutating func restore(images batch: Tensor, labels stored: [Int], cached outputs: [Tensor]) {
-        precondition(batch.shape[0] == stored.count && stored.count <= capacity, "HardSampleBuffer.restore: \(batch.shape[0]) images, \(stored.count) labels, capacity \(capacity)")
+        precondition(batch.shape[0] == stored.count && (stored.count <= capacity || officialFill), "HardSampleBuffer.restore: \(batch.shape[0]) images, \(stored.count) labels, capacity \(capacity)")
         images = []; labels = []; cached = []
         offer(images: batch, labels: stored, studentLogits: Tensor.zeros([stored.count, 1]), teacherOutputs: outputs)
     }
