@@ -10,6 +10,11 @@ step on a second batch x_h standing for a hard-buffer draw; for the 1x1 and the 
 distillation.pth holds every module's starting state and the inputs (float32); distillation.json the
 expected values, computed in float64 from those float32 values (FIXTURE_DTYPE=float32 computes them
 in float32 instead, to measure PyTorch's own rounding error against the float64 truth).
+
+Conditioning experiments (scripts/hypergradient_conditioning.sh): FIXTURE_OUT=DIR writes elsewhere,
+FIXTURE_SEEDS=t0,t1,data,student picks other seeds (default 1,2,3,10), and
+FIXTURE_PERTURB=SCALE:SEED multiplies every learner parameter by (1 + SCALE·N(0,1)) before the
+regular step.
 """
 import json
 import math
@@ -46,13 +51,14 @@ def frozen(arch, seed):
     return m
 
 
-teachers = [frozen("resnet14", 1), frozen("resnet8", 2)]
+SEEDS = [int(v) for v in os.environ.get("FIXTURE_SEEDS", "1,2,3,10").split(",")]
+teachers = [frozen("resnet14", SEEDS[0]), frozen("resnet8", SEEDS[1])]
 state = {}
 for i, t in enumerate(teachers):
     state.update({f"teacher{i}.{k}": v.clone() for k, v in t.state_dict().items()})
     t.to(DT)
 
-torch.manual_seed(3)
+torch.manual_seed(SEEDS[2])
 x = torch.randn(B, 3, 16, 16)
 y = torch.randint(0, C, (B,))
 xh = torch.randn(B, 3, 16, 16)
@@ -66,7 +72,7 @@ expected = {"setting": {"batch": B, "classes": C, "teachers": ["resnet14", "resn
                         "lr": LR, "momentum": MOM, "weight_decay": WD, "hyper": hyper}}
 
 for form in ["1x1", "convs"]:
-    torch.manual_seed(10)
+    torch.manual_seed(SEEDS[3])
     student = make_model("resnet8", C)
     regs = [M.Regressor(64, 64, form) for _ in range(K)]
     learner = M.Learner(student, regs)
@@ -75,6 +81,12 @@ for form in ["1x1", "convs"]:
     state.update({f"{form}.meta.{k}": v.clone() for k, v in meta.state_dict().items()})
     learner.to(DT)
     meta.to(DT)
+    if os.environ.get("FIXTURE_PERTURB"):
+        scale, seed = os.environ["FIXTURE_PERTURB"].split(":")
+        g = torch.Generator().manual_seed(int(seed))
+        with torch.no_grad():
+            for p in learner.parameters():
+                p.mul_(1 + float(scale) * torch.randn(p.shape, generator=g, dtype=p.dtype))
     learner.train()
     # The regular step.
     opt = torch.optim.SGD(learner.parameters(), lr=LR, momentum=MOM, weight_decay=WD, nesterov=True)
@@ -97,7 +109,7 @@ for form in ["1x1", "convs"]:
     }
 
 # Baselines' teacher weights and losses on fixed teacher outputs, starting from the convs learner.
-torch.manual_seed(10)
+torch.manual_seed(SEEDS[3])
 student = make_model("resnet8", C)
 learner = M.Learner(student, [M.Regressor(64, 64, "convs") for _ in range(K)])
 learner.load_state_dict({k[len("convs.learner."):]: v for k, v in state.items() if k.startswith("convs.learner.")})

@@ -82,9 +82,12 @@ final class DistillationFixtureTests: XCTestCase {
         var step = MMKDMetaStep(hyper: objective.hyper)
         let before = learner.snapshot()
         let grads = step.run(objective: objective, optimizer: sgd, images: f.xh, labels: f.yh, teacherOutputs: th)
-        // The truth is float64. The logit network's hypergradient matches to 1e-4. The feature
-        // network's is a difference of nearly equal per-teacher terms; PyTorch itself in float32
-        // misses the float64 value by up to 1.4e-4 on it (FIXTURE_DTYPE=float32), we by up to 2.1e-4.
+        // The truth is float64. The logit network's hypergradient matches to 1e-4 (we: ≤ 4e-6). The
+        // feature network's is not determined to 1e-4 by float32 inputs: scripts/hypergradient_conditioning.sh
+        // shows PyTorch's own float32 result missing the float64 one by 1.4e-4 here (1×1) and by up to
+        // 5e-3 at other seeds, and a 1e-6 relative change of the learner's parameters moving the float64
+        // value by 1e-2 to 4e-1 (ReLU kinks on top of train-mode BN's cancellations). We: ≤ 1.7e-5 (1×1),
+        // ≤ 2.2e-4 (convs).
         for (name, values) in expected["meta_gradients"] as! [String: [Double]] {
             assertClose(grads[name]!.scalars, values, name.hasPrefix("logit") ? 1e-4 : 3e-4, "\(form.rawValue) hypergradient of \(name)")
         }

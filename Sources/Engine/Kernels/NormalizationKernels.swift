@@ -26,10 +26,10 @@ public enum NormalizationKernels {
         case sum
         /// Σ (x − shift[c]) into `first` and Σ (x − shift[c])² into `second`
         case shiftedMoments(UnsafePointer<Float>)
-        /// Σ x into `first` and Σ x·y into `second`
-        case sumAndDot(UnsafePointer<Float>)
-        /// As `sumAndDot` with x zeroed where `mask ≤ 0`
-        case maskedSumAndDot(UnsafePointer<Float>, mask: UnsafePointer<Float>)
+        /// Σ x into `first` and Σ x·(y − center[c]) into `second`
+        case sumAndCenteredDot(UnsafePointer<Float>, center: UnsafePointer<Float>)
+        /// As `sumAndCenteredDot` with x zeroed where `mask ≤ 0`
+        case maskedSumAndCenteredDot(UnsafePointer<Float>, center: UnsafePointer<Float>, mask: UnsafePointer<Float>)
     }
 
     /// Sums over `count` vectors of eight lanes, `step` floats apart, for one reduction mode (the
@@ -44,11 +44,11 @@ public enum NormalizationKernels {
         case 1:
             for _ in 0..<count { let d = load(p + at) - shift; va += d; vb += d * d; at += step }
         case 2:
-            for _ in 0..<count { let x = load(p + at); va += x; vb += x * load(q + at); at += step }
+            for _ in 0..<count { let x = load(p + at); va += x; vb += x * (load(q + at) - shift); at += step }
         default:
             for _ in 0..<count {
                 let x = load(p + at).replacing(with: 0, where: load(mask + at) .<= 0)
-                va += x; vb += x * load(q + at); at += step
+                va += x; vb += x * (load(q + at) - shift); at += step
             }
         }
         return (va, vb)
@@ -60,15 +60,17 @@ public enum NormalizationKernels {
         let xs = SendablePointer(UnsafeMutablePointer(mutating: x)), fs = SendablePointer(first)
         let sc = second.map { SendablePointer($0) }
         var mode = 0
-        var other = SendablePointer(UnsafeMutablePointer(mutating: x)), maskPointer = other
+        var other = SendablePointer(UnsafeMutablePointer(mutating: x)), maskPointer = other, centerPointer = other
         switch reduction {
         case .sum: break
-        case .shiftedMoments(let shift): mode = 1; other = SendablePointer(UnsafeMutablePointer(mutating: shift))
-        case .sumAndDot(let y): mode = 2; other = SendablePointer(UnsafeMutablePointer(mutating: y))
-        case .maskedSumAndDot(let y, let mask):
+        case .shiftedMoments(let shift): mode = 1; centerPointer = SendablePointer(UnsafeMutablePointer(mutating: shift))
+        case .sumAndCenteredDot(let y, let center):
+            mode = 2; other = SendablePointer(UnsafeMutablePointer(mutating: y)); centerPointer = SendablePointer(UnsafeMutablePointer(mutating: center))
+        case .maskedSumAndCenteredDot(let y, let center, let mask):
             mode = 3; other = SendablePointer(UnsafeMutablePointer(mutating: y)); maskPointer = SendablePointer(UnsafeMutablePointer(mutating: mask))
+            centerPointer = SendablePointer(UnsafeMutablePointer(mutating: center))
         }
-        let m = mode, op = other, mp = maskPointer
+        let m = mode, op = other, mp = maskPointer, cp = centerPointer
         Parallel.chunks(l.channelBlocks, grain: max(1, 16_384 / max(l.n * l.hw * l.block, 1))) { blocks in
             for cb in blocks {
                 // Lanes handled together: one channel (plain: eight positions per vector) or eight
@@ -78,7 +80,7 @@ public enum NormalizationKernels {
                     let plain = l.block == 1
                     let lanes = plain ? 1 : 8
                     let count = plain ? l.hw / 8 : l.hw, step = plain ? 8 : l.block
-                    let shift: SIMD8<Float> = m != 1 ? SIMD8() : (plain ? SIMD8(repeating: op.pointer[channel]) : load(op.pointer + channel))
+                    let shift: SIMD8<Float> = m == 0 ? SIMD8() : (plain ? SIMD8(repeating: cp.pointer[channel]) : load(cp.pointer + channel))
                     var a = SIMD8<Double>(), b = SIMD8<Double>()
                     for image in 0..<l.n {
                         let offset = l.chunk(image, cb) + v
@@ -91,8 +93,8 @@ public enum NormalizationKernels {
                                 switch m {
                                 case 0: ta += p[i]
                                 case 1: let d = p[i] - shift[0]; ta += d; tb += d * d
-                                case 2: ta += p[i]; tb += p[i] * q[i]
-                                default: let xv = mk[i] > 0 ? p[i] : 0; ta += xv; tb += xv * q[i]
+                                case 2: ta += p[i]; tb += p[i] * (q[i] - shift[0])
+                                default: let xv = mk[i] > 0 ? p[i] : 0; ta += xv; tb += xv * (q[i] - shift[0])
                                 }
                             }
                             a[0] += Double(ta); b[0] += Double(tb)
@@ -123,21 +125,23 @@ public enum NormalizationKernels {
         }
     }
 
-    /// Per channel: `Σ gy` and `Σ gy·x`, with `gy` zeroed where `mask ≤ 0` when a mask is given
-    /// (a fused ReLU's backward).
-    public static func channelSums(_ gy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, mask: UnsafePointer<Float>? = nil, _ l: ChannelLayout,
-                                   sumGy: UnsafeMutablePointer<Float>, sumGyX: UnsafeMutablePointer<Float>) {
+    /// Per channel: `Σ gy` and `Σ gy·(x − center[c])`, with `gy` zeroed where `mask ≤ 0` when a mask
+    /// is given (a fused ReLU's backward). Centring inside the sum (rather than subtracting
+    /// `center·Σ gy` afterwards) keeps it accurate when a channel's mean is large against its spread.
+    public static func channelSums(_ gy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, center: UnsafePointer<Float>,
+                                   mask: UnsafePointer<Float>? = nil, _ l: ChannelLayout,
+                                   sumGy: UnsafeMutablePointer<Float>, sumGyCentered: UnsafeMutablePointer<Float>) {
         let a = UnsafeMutablePointer<Double>.allocate(capacity: l.c), b = UnsafeMutablePointer<Double>.allocate(capacity: l.c)
         defer { a.deallocate(); b.deallocate() }
-        channelReduce(gy, mask.map { .maskedSumAndDot(x, mask: $0) } ?? .sumAndDot(x), l, first: a, second: b)
-        for ch in 0..<l.c { sumGy[ch] = Float(a[ch]); sumGyX[ch] = Float(b[ch]) }
+        channelReduce(gy, mask.map { .maskedSumAndCenteredDot(x, center: center, mask: $0) } ?? .sumAndCenteredDot(x, center: center), l, first: a, second: b)
+        for ch in 0..<l.c { sumGy[ch] = Float(a[ch]); sumGyCentered[ch] = Float(b[ch]) }
     }
 
     /// One channel-map loop over `count` vectors `step` floats apart, for one combination of
     /// options (chosen outside the loop so each variant vectorises on its own).
     @inline(__always)
     static func mapVectors(_ p: UnsafePointer<Float>, _ q: UnsafePointer<Float>?, _ mask: UnsafePointer<Float>?, relu: Bool,
-                           a: SIMD8<Float>, k: SIMD8<Float>, b: SIMD8<Float>, _ o: UnsafeMutablePointer<Float>, count: Int, step: Int) {
+                           a: SIMD8<Float>, k: SIMD8<Float>, center: SIMD8<Float>, b: SIMD8<Float>, _ o: UnsafeMutablePointer<Float>, count: Int, step: Int) {
         var at = 0
         switch (q, mask, relu) {
         case (nil, nil, false):
@@ -145,27 +149,29 @@ public enum NormalizationKernels {
         case (nil, nil, true):
             for _ in 0..<count { let r = load(p + at) * a + b; store(r.replacing(with: 0, where: r .< 0), o + at); at += step }
         case (let q?, nil, _):
-            for _ in 0..<count { store(load(p + at) * a + load(q + at) * k + b, o + at); at += step }
+            for _ in 0..<count { store(load(p + at) * a + (load(q + at) - center) * k + b, o + at); at += step }
         case (let q?, let mask?, _):
             for _ in 0..<count {
                 let x = load(p + at).replacing(with: 0, where: load(mask + at) .<= 0)
-                store(x * a + load(q + at) * k + b, o + at); at += step
+                store(x * a + (load(q + at) - center) * k + b, o + at); at += step
             }
         default:
             preconditionFailure("channelMap: a mask needs a second input")
         }
     }
 
-    /// `out = x'·scale[c] + y·yScale[c] + shift[c]` per channel, where `x' = x` or, with `mask`,
-    /// `x' = mask > 0 ? x : 0`; with `relu` the result is clamped at 0. (`y` optional.)
+    /// `out = x'·scale[c] + (y − yCenter[c])·yScale[c] + shift[c]` per channel, where `x' = x` or, with
+    /// `mask`, `x' = mask > 0 ? x : 0`; with `relu` the result is clamped at 0. (`y` optional; without
+    /// `yCenter`, 0.)
     static func channelMap(_ x: UnsafePointer<Float>, scale: UnsafePointer<Float>, _ y: UnsafePointer<Float>?, yScale: UnsafePointer<Float>?,
-                           shift: UnsafePointer<Float>, mask: UnsafePointer<Float>? = nil, relu: Bool = false,
+                           yCenter: UnsafePointer<Float>? = nil, shift: UnsafePointer<Float>, mask: UnsafePointer<Float>? = nil, relu: Bool = false,
                            _ l: ChannelLayout, _ out: UnsafeMutablePointer<Float>) {
         let xs = SendablePointer(UnsafeMutablePointer(mutating: x)), os = SendablePointer(out)
         let ys = y.map { SendablePointer(UnsafeMutablePointer(mutating: $0)) }
         let ms = mask.map { SendablePointer(UnsafeMutablePointer(mutating: $0)) }
         let sc = SendablePointer(UnsafeMutablePointer(mutating: scale)), sh = SendablePointer(UnsafeMutablePointer(mutating: shift))
         let ysc = yScale.map { SendablePointer(UnsafeMutablePointer(mutating: $0)) }
+        let yce = yCenter.map { SendablePointer(UnsafeMutablePointer(mutating: $0)) }
         let chunkSize = l.hw * l.block
         let plain = l.block == 1
         Parallel.chunks(l.n * l.channelBlocks, grain: max(1, 32_768 / max(chunkSize, 1))) { chunks in
@@ -180,15 +186,16 @@ public enum NormalizationKernels {
                     let a = plain ? SIMD8(repeating: sc.pointer[channel]) : load(sc.pointer + channel)
                     let b = plain ? SIMD8(repeating: sh.pointer[channel]) : load(sh.pointer + channel)
                     let k = ysc.map { plain ? SIMD8(repeating: $0.pointer[channel]) : load($0.pointer + channel) } ?? SIMD8()
+                    let center = yce.map { plain ? SIMD8(repeating: $0.pointer[channel]) : load($0.pointer + channel) } ?? SIMD8()
                     let p = xs.pointer + base + v, o = os.pointer + base + v
                     let q = ys.map { UnsafePointer($0.pointer + base + v) }, m = ms.map { UnsafePointer($0.pointer + base + v) }
-                    mapVectors(p, q, m, relu: relu, a: a, k: k, b: b, o, count: count, step: step)
+                    mapVectors(p, q, m, relu: relu, a: a, k: k, center: center, b: b, o, count: count, step: step)
                     if plain {
                         for i in (count * 8)..<l.hw {
                             var xv = p[i]
                             if let m, m[i] <= 0 { xv = 0 }
                             var r = xv * a[0] + b[0]
-                            if let q { r += q[i] * k[0] }
+                            if let q { r += (q[i] - center[0]) * k[0] }
                             o[i] = relu ? Swift.max(r, 0) : r
                         }
                     }
@@ -205,7 +212,7 @@ public enum NormalizationKernels {
 
     /// Fused training-mode batch-norm input gradient:
     /// `gx = γ·invstd·(gy − mean(gy) − x̂·mean(gy·x̂))`, with `x̂ = (x − μ)·invstd`, computed as
-    /// `k·gy + a·x + b` per channel; with `mask`, `gy` is first zeroed where `mask ≤ 0` (a fused
+    /// `k·gy + a·(x − μ) + b` per channel; with `mask`, `gy` is first zeroed where `mask ≤ 0` (a fused
     /// ReLU's backward; the sums must have been taken with the same mask).
     public static func batchNormBackward(_ gy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, mask: UnsafePointer<Float>? = nil, _ l: ChannelLayout,
                                          mean: UnsafePointer<Float>, invstd: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
@@ -215,8 +222,8 @@ public enum NormalizationKernels {
         for ch in 0..<l.c {
             k[ch] = gamma[ch] * invstd[ch]
             a[ch] = -k[ch] * invstd[ch] * sumGyXhat[ch] / m
-            b[ch] = -k[ch] * sumGy[ch] / m - a[ch] * mean[ch]
+            b[ch] = -k[ch] * sumGy[ch] / m
         }
-        channelMap(gy, scale: k, x, yScale: a, shift: b, mask: mask, l, gx)
+        channelMap(gy, scale: k, x, yScale: a, yCenter: mean, shift: b, mask: mask, l, gx)
     }
 }

@@ -57,13 +57,14 @@ extension Tensor {
         NormalizationKernels.channelAffine(x, layout, scale: scale.pointer, shift: shift.pointer, relu: fusedReLU, out.pointer)
         let y = Tensor.recorded(fusedReLU ? "batchNormReLU" : "batchNorm", storage: out, format: format,
                                 inputs: [self, weight, bias]) { [self] g, output, need in
-            let sumGy = TensorStorage(count: c), sumGyX = TensorStorage(count: c)
+            let sumGy = TensorStorage(count: c), sumGyCentered = TensorStorage(count: c)
             let gp = g.data(in: format), xp = self.data(in: format)
             let mask = fusedReLU ? output.data(in: format) : nil
-            NormalizationKernels.channelSums(gp, xp, mask: mask.map { UnsafePointer($0) }, layout, sumGy: sumGy.pointer, sumGyX: sumGyX.pointer)
-            // Σ gy·x̂ = invstd·(Σ gy·x − μ·Σ gy)
+            NormalizationKernels.channelSums(gp, xp, center: mean.pointer, mask: mask.map { UnsafePointer($0) }, layout,
+                                             sumGy: sumGy.pointer, sumGyCentered: sumGyCentered.pointer)
+            // Σ gy·x̂ = invstd·Σ gy·(x − μ)
             let sumGyXhat = Tensor.make([c]) { p, _ in
-                for i in 0..<c { p[i] = invstd.pointer[i] * (sumGyX.pointer[i] - mean.pointer[i] * sumGy.pointer[i]) }
+                for i in 0..<c { p[i] = invstd.pointer[i] * sumGyCentered.pointer[i] }
             }
             var gx: Tensor? = nil
             if need[0] {
