@@ -180,6 +180,11 @@ final class OptimizerTests: XCTestCase {
 
     func testFoldedBatchNormInferenceMatchesConvolutionThenBatchNorm() {
         var rng = RandomGenerator(seed: 11)
+        defer { Conv2d.winogradMinimumChannels = 128; Conv2d.winogradInference = true }
+        // Direct (8 input channels are below the Winograd threshold), then Winograd where it applies
+        // (one group), then with Winograd turned off.
+        for (minimum, winograd) in [(128, true), (8, true), (8, false)] {
+        Conv2d.winogradMinimumChannels = minimum; Conv2d.winogradInference = winograd
         for (bias, groups, relu) in [(false, 1, true), (true, 1, false), (false, 4, true), (true, 2, true)] {
             let conv = Conv2d(8, 16, kernelSize: 3, padding: 1, groups: groups, bias: bias)
             let bn = BatchNorm2d(16)
@@ -192,7 +197,7 @@ final class OptimizerTests: XCTestCase {
             randomStatistics()
             bn.eval()
             let x = Tensor.randomNormal([2, 8, 6, 6], generator: &rng)
-            let label = "bias \(bias), groups \(groups), relu \(relu)"
+            let label = "bias \(bias), groups \(groups), relu \(relu), Winograd \(winograd) from \(minimum) channels"
             func check(_ what: String) {
                 let reference = bn(conv(x), fusedReLU: relu)          // recording on: not folded
                 let folded = withoutGrad { conv(x, normalizedBy: bn, relu: relu) }
@@ -208,6 +213,7 @@ final class OptimizerTests: XCTestCase {
             let before = bn.runningMean.scalars
             _ = withoutGrad { conv(x, normalizedBy: bn, relu: relu) }
             XCTAssertNotEqual(bn.runningMean.scalars, before, "\(label): training mode updates the running mean")
+        }
         }
     }
 }

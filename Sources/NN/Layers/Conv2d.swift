@@ -1,3 +1,4 @@
+import Foundation
 import Engine
 
 /// PyTorch's `nn.Conv2d` (zero padding).
@@ -18,12 +19,21 @@ public final class Conv2d: Module, UnaryLayer {
         super.init()
     }
 
-    /// Batch norm folded into this convolution, with the tensors it was computed from.
+    /// Batch norm folded into this convolution, with the tensors it was computed from: the folded
+    /// weight for oneDNN's direct kernel, or the folded filters transformed for Winograd.
     private final class Folded {
         let sources: [Tensor?]
-        let weight: Tensor, bias: Tensor
-        init(sources: [Tensor?], weight: Tensor, bias: Tensor) { self.sources = sources; self.weight = weight; self.bias = bias }
+        let kernel: Kernel, bias: Tensor
+        enum Kernel { case direct(Tensor), winograd(WinogradFilters) }
+        init(sources: [Tensor?], kernel: Kernel, bias: Tensor) { self.sources = sources; self.kernel = kernel; self.bias = bias }
+        var isWinograd: Bool { if case .winograd = kernel { return true } else { return false } }
     }
+
+    /// Whether folded (frozen, eval-mode) 3×3 stride-1 convolutions run as Winograd F(2×2, 3×3)
+    /// (`Tensor.winogradConvolution`) where it is faster than oneDNN's direct kernels here: at least
+    /// `winogradMinimumChannels` input channels. Default on; `MMKD_WINOGRAD=0` turns it off.
+    nonisolated(unsafe) public static var winogradInference = ProcessInfo.processInfo.environment["MMKD_WINOGRAD"] != "0"
+    nonisolated(unsafe) public static var winogradMinimumChannels = 128
     private var folded: Folded?
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
@@ -33,21 +43,30 @@ public final class Conv2d: Module, UnaryLayer {
     /// `bn(self(x), fusedReLU: relu)`. In evaluation mode with recording off (inference of a frozen
     /// network), `bn` is folded into this convolution's weight and bias (w·γ/σ, (b − μ)·γ/σ + β:
     /// the same function, rounded differently) and the ReLU runs in the convolution's own pass; the
-    /// folded weights are kept, in oneDNN's layout only, until either module's tensors change.
+    /// folded weights are kept, in oneDNN's layout only (or, for convolutions Winograd computes,
+    /// transformed), until either module's tensors change.
     public func callAsFunction(_ x: Tensor, normalizedBy bn: BatchNorm2d, relu: Bool = false) -> Tensor {
         guard !bn.isTraining && !GradMode.isEnabled else { return bn(self(x), fusedReLU: relu) }
         let sources = [weight, bias, bn.weight, bn.bias, bn.runningMean, bn.runningVar]
         let f: Folded
-        if let cached = folded, zip(cached.sources, sources).allSatisfy({ $0 === $1 }) {
+        let winograd = Conv2d.winogradInference && weight.shape[1] >= Conv2d.winogradMinimumChannels
+            && WinogradFilters.applies(weight: weight.shape, stride: stride, padding: padding, dilation: dilation, groups: groups)
+        if let cached = folded, cached.isWinograd == winograd, zip(cached.sources, sources).allSatisfy({ $0 === $1 }) {
             f = cached
         } else {
             let scale = bn.weight * (bn.runningVar + bn.eps).rsqrt()
             let shift = bias.map { ($0 - bn.runningMean) * scale } ?? -(bn.runningMean * scale)
-            f = Folded(sources: sources, weight: weight * scale.reshaped([scale.count, 1, 1, 1]), bias: shift + bn.bias)
+            let w = weight * scale.reshaped([scale.count, 1, 1, 1])
+            f = Folded(sources: sources, kernel: winograd ? .winograd(WinogradFilters(w)) : .direct(w), bias: shift + bn.bias)
             folded = f
         }
-        let y = x.conv2d(f.weight, bias: f.bias, stride: stride, padding: padding, dilation: dilation, groups: groups, fusedReLU: relu)
-        f.weight.releasePlainCopy()
-        return y
+        switch f.kernel {
+        case .winograd(let filters):
+            return x.winogradConvolution(filters, bias: f.bias, relu: relu)
+        case .direct(let w):
+            let y = x.conv2d(w, bias: f.bias, stride: stride, padding: padding, dilation: dilation, groups: groups, fusedReLU: relu)
+            w.releasePlainCopy()
+            return y
+        }
     }
 }
