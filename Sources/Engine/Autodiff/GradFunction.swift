@@ -7,13 +7,23 @@ public final class GradFunction {
     public typealias Backward = (_ gradOutput: Tensor, _ output: Tensor, _ needed: [Bool]) -> [Tensor?]
 
     public let name: String
-    public let inputs: [Tensor]
-    let backward: Backward
+    public private(set) var inputs: [Tensor]
+    private(set) var backward: Backward
+    /// True once a backward pass that did not retain the graph went through this node.
+    public private(set) var isReleased = false
 
     init(name: String, inputs: [Tensor], backward: @escaping Backward) {
         self.name = name
         self.inputs = inputs
         self.backward = backward
+    }
+
+    /// Drops the inputs and the backward rule (with whatever it captured), so that the tensors
+    /// only this node kept alive can be freed.
+    func release() {
+        inputs = []
+        backward = { _, _, _ in [] }
+        isReleased = true
     }
 }
 

@@ -5,23 +5,31 @@
 /// the pass costs a plain backward. Only nodes on a path from `inputs` to `output` are visited, and
 /// each backward rule is told which of its inputs need a gradient. An input that does not influence
 /// `output` gets zeros.
-public func gradients(of output: Tensor, wrt inputs: [Tensor], createGraph: Bool = false) -> [Tensor] {
+///
+/// With `retainGraph: false` (PyTorch's `retain_graph=False`) each node of the graph is released
+/// as soon as the pass has gone through it, so activations the graph alone kept alive are freed
+/// during the pass rather than after it; another pass through a released node is an error. Not
+/// with `createGraph` (the new graph runs through the old one).
+public func gradients(of output: Tensor, wrt inputs: [Tensor], createGraph: Bool = false, retainGraph: Bool = true) -> [Tensor] {
     precondition(output.count == 1, "gradients(of:): output must be a scalar, got shape \(output.shape)")
-    return gradients(of: output, seed: Tensor.ones(output.shape), wrt: inputs, createGraph: createGraph)
+    return gradients(of: output, seed: Tensor.ones(output.shape), wrt: inputs, createGraph: createGraph, retainGraph: retainGraph)
 }
 
 /// Vector–Jacobian product: gradients of `⟨seed, output⟩` with respect to `inputs`.
-public func gradients(of output: Tensor, seed: Tensor, wrt inputs: [Tensor], createGraph: Bool = false) -> [Tensor] {
+public func gradients(of output: Tensor, seed: Tensor, wrt inputs: [Tensor], createGraph: Bool = false, retainGraph: Bool = true) -> [Tensor] {
     precondition(seed.shape == output.shape, "gradients: seed shape \(seed.shape) differs from output \(output.shape)")
+    precondition(retainGraph || !createGraph, "gradients: createGraph needs the graph retained")
     let targets = Set(inputs.map(ObjectIdentifier.init))
 
     // Post-order walk: `order` lists every tensor reached before the tensors computed from it;
     // `relevant` marks tensors that lie on a path to some requested input.
-    var order: [Tensor] = []
+    var order: [Tensor?] = []
     var relevant: [ObjectIdentifier: Bool] = [:]
     var stack: [(Tensor, Int)] = [(output, 0)]
     var visited: Set<ObjectIdentifier> = [ObjectIdentifier(output)]
     while let (tensor, next) = stack.popLast() {
+        precondition(tensor.gradFunction?.isReleased != true,
+                     "gradients: the graph through \(tensor.gradFunction!.name) was released by an earlier pass (retainGraph: false)")
         let parents = tensor.gradFunction?.inputs ?? []
         if next < parents.count {
             stack.append((tensor, next + 1))
@@ -38,7 +46,10 @@ public func gradients(of output: Tensor, seed: Tensor, wrt inputs: [Tensor], cre
 
     var grads: [ObjectIdentifier: Tensor] = [ObjectIdentifier(output): seed]
     GradMode.with(enabled: createGraph) {
-        for tensor in order.reversed() {
+        for position in order.indices.reversed() {
+            let tensor = order[position]!
+            if !retainGraph { order[position] = nil }
+            defer { if !retainGraph { tensor.gradFunction?.release() } }
             let id = ObjectIdentifier(tensor)
             guard let fn = tensor.gradFunction, relevant[id] == true, let g = grads[id] else { continue }
             if !targets.contains(id) { grads[id] = nil }  // free intermediate gradients early

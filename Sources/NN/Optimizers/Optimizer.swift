@@ -37,9 +37,10 @@ public struct OptimizerDriver<O: Optimizer> {
 
     /// Computes gradients of `loss` for every parameter of `module` and steps them; with
     /// `createGraph` the gradients and the step are recorded (a differentiable look-ahead step).
+    /// Without it, `loss`'s graph is released on the way (it cannot be differentiated again).
     public mutating func minimize(_ loss: Tensor, of module: Module, createGraph: Bool = false) {
         let named = module.namedParameters
-        let grads = gradients(of: loss, wrt: named.map(\.1), createGraph: createGraph)
+        let grads = gradients(of: loss, wrt: named.map(\.1), createGraph: createGraph, retainGraph: createGraph)
         update(module, gradients: Dictionary(uniqueKeysWithValues: zip(named.map(\.0), grads)), recordGraph: createGraph)
     }
 }
