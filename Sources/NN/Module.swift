@@ -146,6 +146,12 @@ open class Module {
     /// Evaluation mode (PyTorch's `eval()`).
     public func eval() { train(false) }
 
+    /// Frees what this module and its descendants keep only to speed up inference (a convolution's
+    /// folded batch norm); it is rebuilt on next use. For frozen networks idle for a while.
+    open func releaseInferenceCaches() {
+        for (_, child) in namedChildren { child.releaseInferenceCaches() }
+    }
+
     /// Every tensor of the state dict, by reference (tensors are immutable, so this is a snapshot).
     public func snapshot() -> [String: Tensor] { Dictionary(uniqueKeysWithValues: stateDict) }
 

@@ -204,6 +204,9 @@ final class OptimizerTests: XCTestCase {
                 assertClose(folded, reference, 1e-5, "\(label), \(what)")
             }
             check("first use")
+            let cachedOutput = withoutGrad { conv(x, normalizedBy: bn, relu: relu) }.scalars
+            conv.releaseInferenceCaches()
+            XCTAssertEqual(withoutGrad { conv(x, normalizedBy: bn, relu: relu) }.scalars, cachedOutput, "\(label): rebuilt after release")
             // New statistics and weights replace the cached folding.
             randomStatistics()
             conv.update(parameters: ["weight": Tensor.randomNormal(conv.weight.shape, std: 0.3, generator: &rng)])

@@ -35,6 +35,10 @@ public struct MMKDMetaStep {
     @discardableResult
     public mutating func run(objective: MultiTeacherObjective, optimizer: OptimizerDriver<SGD>, images: Tensor, labels: [Int],
                              teacherOutputs: [TeacherOutputs]) -> [String: Tensor] {
+        // The teachers are idle here (their outputs come with the hard samples): their folded and
+        // Winograd-transformed weights are rebuilt by the next regular step rather than held
+        // through the meta step's peak.
+        for teacher in objective.teachers { teacher.model.releaseInferenceCaches() }
         let learner = objective.learner
         let snapshot = learner.snapshot()
         var officialBuffers: [String: Tensor]? = nil

@@ -15,15 +15,22 @@ public enum WinogradKernels {
     /// `u[ξ][c][k] = (G·g[k][c]·Gᵀ)[ξ]` for plain weights `[k, c, 3, 3]`, with
     /// G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]].
     public static func transformFilters(_ g: UnsafePointer<Float>, outChannels k: Int, inChannels c: Int, _ u: UnsafeMutablePointer<Float>) {
-        let G: [[Float]] = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]
-        for o in 0..<k {
-            for i in 0..<c {
-                let f = g + (o * c + i) * 9
-                var t = [Float](repeating: 0, count: 12)  // G·f: 4×3
-                for r in 0..<4 { for col in 0..<3 { t[r * 3 + col] = G[r][0] * f[col] + G[r][1] * f[3 + col] + G[r][2] * f[6 + col] } }
-                for r in 0..<4 {
-                    for s in 0..<4 {
-                        u[((r * 4 + s) * c + i) * k + o] = t[r * 3] * G[s][0] + t[r * 3 + 1] * G[s][1] + t[r * 3 + 2] * G[s][2]
+        let gs = SendablePointer(UnsafeMutablePointer(mutating: g)), us = SendablePointer(u)
+        Parallel.chunks(k, grain: max(1, 4096 / max(c, 1))) { range in
+            for o in range {
+                for i in 0..<c {
+                    let f = gs.pointer + (o * c + i) * 9
+                    // G·f (4×3), one column at a time, then ·Gᵀ along each row.
+                    var t = (SIMD4<Float>(), SIMD4<Float>(), SIMD4<Float>())
+                    for col in 0..<3 {
+                        let a = f[col], b = f[3 + col], d = f[6 + col]
+                        let v = SIMD4<Float>(a, 0.5 * (a + b + d), 0.5 * (a - b + d), d)
+                        if col == 0 { t.0 = v } else if col == 1 { t.1 = v } else { t.2 = v }
+                    }
+                    let r0 = t.0, r1 = (t.0 + t.1 + t.2) * 0.5, r2 = (t.0 - t.1 + t.2) * 0.5, r3 = t.2
+                    for r in 0..<4 {
+                        let base = us.pointer + (r * 4 * c + i) * k + o
+                        base[0] = r0[r]; base[c * k] = r1[r]; base[2 * c * k] = r2[r]; base[3 * c * k] = r3[r]
                     }
                 }
             }

@@ -36,6 +36,11 @@ public final class Conv2d: Module, UnaryLayer {
     nonisolated(unsafe) public static var winogradMinimumChannels = 128
     private var folded: Folded?
 
+    public override func releaseInferenceCaches() {
+        folded = nil
+        super.releaseInferenceCaches()
+    }
+
     public func callAsFunction(_ x: Tensor) -> Tensor {
         x.conv2d(weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups)
     }

@@ -21,7 +21,7 @@ enum DistillBenchCases {
         var optimizer = OptimizerDriver(SGD(learningRate: 0.05, momentum: 0.9, weightDecay: 5e-4, nesterov: true))
         var metaStep: MMKDMetaStep
         var buffer = HardSampleBuffer(capacity: 256, seed: 1)
-        let x: Tensor, labels: [Int]
+        let x: Tensor, labels: [Int], probe: Tensor
 
         init(config: String, hypergradient: HypergradientMode, keepGraphs: Bool) {
             let (t, s) = configs[config]!
@@ -32,6 +32,7 @@ enum DistillBenchCases {
             x = Tensor.randomNormal([batch, 3, 32, 32], generator: &rng)
             labels = (0..<batch).map { _ in Int(rng.next() % UInt64(classes)) }
             let probe = x.slice(axis: 0, 0..<2)
+            self.probe = probe
             student.eval()
             let sc = withoutGrad { student.features(probe).features.dropLast().last!.shape[1] }
             student.train()
@@ -67,6 +68,9 @@ enum DistillBenchCases {
                 TeacherOutputs(logits: s.teacherOutputs[2 * k], penultimate: s.teacherOutputs[2 * k + 1], hint: s.teacherOutputs[2 * k + 1])
             }
             metaStep.run(objective: objective, optimizer: optimizer, images: s.images, labels: s.labels, teacherOutputs: hard)
+            // The meta step frees the teachers' folded weights; the next regular step rebuilds them.
+            // A two-image teacher pass charges that rebuild to the meta step.
+            for teacher in teachers { _ = teacher.outputs(probe) }
         }
     }
 
