@@ -82,6 +82,28 @@ public enum PoolingKernels {
         Parallel.chunks(planes, grain: max(1, 16_384 / max(h * w * lanes, 1))) { range in
             for p in range {
                 let src = xs.pointer + p * h * w * lanes, dst = ys.pointer + p * oh * ow * lanes, idx = ids.pointer + p * oh * ow * lanes
+                if lanes == 8 {
+                    // Eight channels of a block at once (same comparisons, vectorised).
+                    for i in 0..<oh {
+                        for j in 0..<ow {
+                            let o = (i * ow + j) * 8
+                            var best = SIMD8<Float>(repeating: -.infinity)
+                            var at = SIMD8<Int32>(repeating: Int32(rows.start[i] * w + cols.start[j]))
+                            for r in rows.start[i]..<rows.end[i] {
+                                for c in cols.start[j]..<cols.end[j] {
+                                    let position = r * w + c
+                                    let v = UnsafeRawPointer(src + position * 8).loadUnaligned(as: SIMD8<Float>.self)
+                                    let take = (v .> best) .| (v .!= v)
+                                    best.replace(with: v, where: take)
+                                    at.replace(with: SIMD8(repeating: Int32(position)), where: take)
+                                }
+                            }
+                            UnsafeMutableRawPointer(dst + o).storeBytes(of: best, as: SIMD8<Float>.self)
+                            UnsafeMutableRawPointer(idx + o).storeBytes(of: at, as: SIMD8<Int32>.self)
+                        }
+                    }
+                    continue
+                }
                 for i in 0..<oh {
                     for j in 0..<ow {
                         let o = (i * ow + j) * lanes, first = rows.start[i] * w + cols.start[j]
