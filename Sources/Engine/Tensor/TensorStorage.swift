@@ -48,7 +48,7 @@ public enum StoragePool {
 
     /// A buffer of at least `bytes` (rounded) bytes, and its actual size: a cached buffer of the
     /// same size, else, when the pool is at its limit, the smallest cached buffer of up to twice the
-    /// size, else a new one.
+    /// size (a mapped one cut to `bytes`, its tail unmapped), else a new one.
     static func allocate(_ bytes: Int) -> (UnsafeMutableRawPointer, Int) {
         lock.lock()
         func hand(_ size: Int, fromCache: Bool) {
@@ -65,9 +65,18 @@ public enum StoragePool {
         if liveBytes + cachedBytes + bytes > limit,
            let size = buckets.keys.filter({ $0 > bytes && $0 <= 2 * bytes && buckets[$0]?.isEmpty == false }).min(),
            let p = buckets[size]?.popLast() {
-            hand(size, fromCache: true)
+            guard size >= 65_536 else {
+                hand(size, fromCache: true)
+                lock.unlock()
+                return (p, size)
+            }
+            // A mapped buffer: keep its first `bytes` (pages already in memory) and give the tail
+            // back to the system.
+            cachedBytes -= size
+            hand(bytes, fromCache: false)
             lock.unlock()
-            return (p, size)
+            munmap(p + bytes, size - bytes)
+            return (p, bytes)
         }
         hand(bytes, fromCache: false)
         var evicted: [(UnsafeMutableRawPointer, Int)] = []
