@@ -65,7 +65,8 @@ public enum StoragePool {
         if liveBytes + cachedBytes + bytes > limit,
            let size = buckets.keys.filter({ $0 > bytes && $0 <= 2 * bytes && buckets[$0]?.isEmpty == false }).min(),
            let p = buckets[size]?.popLast() {
-            guard size >= 65_536 else {
+            // Trimming needs both sizes mapped (≥ 64 KiB, so page multiples); else lend it whole.
+            guard bytes >= 65_536 else {
                 hand(size, fromCache: true)
                 lock.unlock()
                 return (p, size)
