@@ -16,9 +16,7 @@ public struct ChannelLayout: Sendable {
 
 /// Per-channel kernels over activation buffers: batch statistics, channel affine maps and the fused
 /// first-order batch-norm backward. Channel blocks run in parallel.
-public enum NormalizationKernels {
-    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
-    @inline(__always) static func store(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self) }
+public enum NormalizationKernels: EightLaneMemory {
 
     /// What `channelReduce` sums per channel.
     enum ChannelReduction {

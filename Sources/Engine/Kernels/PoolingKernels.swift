@@ -33,7 +33,7 @@ public struct PoolingWindows: Hashable, Sendable {
 }
 
 /// Swift pooling kernels over NCHW planes, planes in parallel.
-public enum PoolingKernels {
+public enum PoolingKernels: EightLaneMemory {
     /// Window averages; `planes` = N·C planes of `h`×`w`.
     public static func averageForward(_ x: UnsafePointer<Float>, planes: Int, h: Int, w: Int, rows: PoolingWindows, cols: PoolingWindows,
                                       _ y: UnsafeMutablePointer<Float>) {
@@ -92,14 +92,14 @@ public enum PoolingKernels {
                             for r in rows.start[i]..<rows.end[i] {
                                 for c in cols.start[j]..<cols.end[j] {
                                     let position = r * w + c
-                                    let v = UnsafeRawPointer(src + position * 8).loadUnaligned(as: SIMD8<Float>.self)
+                                    let v = load(src + position * 8)
                                     let take = (v .> best) .| (v .!= v)
                                     best.replace(with: v, where: take)
                                     at.replace(with: SIMD8(repeating: Int32(position)), where: take)
                                 }
                             }
-                            UnsafeMutableRawPointer(dst + o).storeBytes(of: best, as: SIMD8<Float>.self)
-                            UnsafeMutableRawPointer(idx + o).storeBytes(of: at, as: SIMD8<Int32>.self)
+                            store(best, dst + o)
+                            store(at, idx + o)
                         }
                     }
                     continue

@@ -1,5 +1,3 @@
-import COpenBLAS
-
 /// Winograd F(2×2, 3×3) convolution kernels (Lavin & Gray, 2016) for 3×3, stride-1, padding-1
 /// convolutions over activations in oneDNN's NCHW8c layout: each 2×2 output tile is
 /// `Aᵀ·[(G·g·Gᵀ) ⊙ (Bᵀ·d·B)]·A` for the 4×4 input patch `d` and the 3×3 filter `g`, the element-wise
@@ -8,7 +6,7 @@ import COpenBLAS
 ///
 /// Buffers: `u[ξ][c][k]` (transformed filters), `v[ξ][t][c]` (transformed input tiles),
 /// `m[ξ][t][k]` (their products), with tiles `t` numbered image by image, row by row.
-public enum WinogradKernels {
+public enum WinogradKernels: EightLaneMemory {
     /// Output tiles of an `h × w` map: ⌈h/2⌉·⌈w/2⌉ per image.
     @inline(__always) static func tiles(_ h: Int, _ w: Int) -> (rows: Int, columns: Int) { ((h + 1) / 2, (w + 1) / 2) }
 
@@ -37,8 +35,6 @@ public enum WinogradKernels {
         }
     }
 
-    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
-    @inline(__always) static func store(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self) }
 
     /// `v[ξ][t][c] = (Bᵀ·d·B)[ξ]` for every tile's 4×4 input patch `d` (zero outside the map), with
     /// Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]]. `x` is NCHW8c `[n, c, h, w]`.
@@ -94,8 +90,8 @@ public enum WinogradKernels {
         let vs = SendablePointer(UnsafeMutablePointer(mutating: v)), us = SendablePointer(UnsafeMutablePointer(mutating: u)), ms = SendablePointer(m)
         Parallel.chunks(16, grain: 1) { range in
             for xi in range {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(tiles), Int32(k), Int32(c), 1,
-                            vs.pointer + xi * tiles * c, Int32(c), us.pointer + xi * c * k, Int32(k), 0, ms.pointer + xi * tiles * k, Int32(k))
+                GEMM.multiply(vs.pointer + xi * tiles * c, us.pointer + xi * c * k, ms.pointer + xi * tiles * k,
+                              m: tiles, n: k, k: c, transposeA: false, transposeB: false)
             }
         }
     }
