@@ -180,11 +180,11 @@ final class OptimizerTests: XCTestCase {
 
     func testFoldedBatchNormInferenceMatchesConvolutionThenBatchNorm() {
         var rng = RandomGenerator(seed: 11)
-        defer { Conv2d.winogradMinimumChannels = 128; Conv2d.winogradInference = true }
+        defer { WinogradPolicy.minimumChannels = 128; WinogradPolicy.isEnabled = true }
         // Direct (8 input channels are below the Winograd threshold), then Winograd where it applies
         // (one group), then with Winograd turned off.
         for (minimum, winograd) in [(128, true), (8, true), (8, false)] {
-        Conv2d.winogradMinimumChannels = minimum; Conv2d.winogradInference = winograd
+        WinogradPolicy.minimumChannels = minimum; WinogradPolicy.isEnabled = winograd
         for (bias, groups, relu) in [(false, 1, true), (true, 1, false), (false, 4, true), (true, 2, true)] {
             let conv = Conv2d(8, 16, kernelSize: 3, padding: 1, groups: groups, bias: bias)
             let bn = BatchNorm2d(16)

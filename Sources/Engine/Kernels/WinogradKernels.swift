@@ -11,58 +11,93 @@ public enum WinogradKernels: EightLaneMemory {
     @inline(__always) static func tiles(_ h: Int, _ w: Int) -> (rows: Int, columns: Int) { ((h + 1) / 2, (w + 1) / 2) }
 
     /// `u[ξ][c][k] = (G·g[k][c]·Gᵀ)[ξ]` for plain weights `[k, c, 3, 3]`, with
-    /// G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]].
-    public static func transformFilters(_ g: UnsafePointer<Float>, outChannels k: Int, inChannels c: Int, _ u: UnsafeMutablePointer<Float>) {
+    /// G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]]. When `flipped`, the filters of the
+    /// transposed convolution instead (backward data): `u[ξ][k][c] = (G·rot180(g[k][c])·Gᵀ)[ξ]`.
+    public static func transformFilters(_ g: UnsafePointer<Float>, outChannels k: Int, inChannels c: Int, flipped: Bool = false,
+                                        _ u: UnsafeMutablePointer<Float>) {
+        // u is [16][rows][columns]; rows are the input channels of the convolution it computes.
+        let (rows, columns) = flipped ? (k, c) : (c, k)
         let gs = SendablePointer(UnsafeMutablePointer(mutating: g)), us = SendablePointer(u)
-        Parallel.chunks(k, grain: max(1, 4096 / max(c, 1))) { range in
-            for o in range {
-                for i in 0..<c {
-                    let f = gs.pointer + (o * c + i) * 9
-                    // G·f (4×3), one column at a time, then ·Gᵀ along each row.
-                    var t = (SIMD4<Float>(), SIMD4<Float>(), SIMD4<Float>())
-                    for col in 0..<3 {
-                        let a = f[col], b = f[3 + col], d = f[6 + col]
-                        let v = SIMD4<Float>(a, 0.5 * (a + b + d), 0.5 * (a - b + d), d)
-                        if col == 0 { t.0 = v } else if col == 1 { t.1 = v } else { t.2 = v }
+        let plane = rows * columns
+        Parallel.chunks(rows, grain: max(1, 4096 / max(columns, 1))) { range in
+            var f = (Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0))
+            for row in range {
+                let out = us.pointer + row * columns
+                for column in 0..<columns {
+                    let src = gs.pointer + (flipped ? row * c + column : column * c + row) * 9
+                    if flipped {
+                        f = (src[8], src[7], src[6], src[5], src[4], src[3], src[2], src[1], src[0])
+                    } else {
+                        f = (src[0], src[1], src[2], src[3], src[4], src[5], src[6], src[7], src[8])
                     }
-                    let r0 = t.0, r1 = (t.0 + t.1 + t.2) * 0.5, r2 = (t.0 - t.1 + t.2) * 0.5, r3 = t.2
+                    // G·f (4×3): one SIMD4 per column of f, then ·Gᵀ along each row.
+                    let t0 = SIMD4<Float>(f.0, 0.5 * (f.0 + f.3 + f.6), 0.5 * (f.0 - f.3 + f.6), f.6)
+                    let t1 = SIMD4<Float>(f.1, 0.5 * (f.1 + f.4 + f.7), 0.5 * (f.1 - f.4 + f.7), f.7)
+                    let t2 = SIMD4<Float>(f.2, 0.5 * (f.2 + f.5 + f.8), 0.5 * (f.2 - f.5 + f.8), f.8)
+                    let r0 = t0, r1 = (t0 + t1 + t2) * 0.5, r2 = (t0 - t1 + t2) * 0.5, r3 = t2
+                    var o = out + column
                     for r in 0..<4 {
-                        let base = us.pointer + (r * 4 * c + i) * k + o
-                        base[0] = r0[r]; base[c * k] = r1[r]; base[2 * c * k] = r2[r]; base[3 * c * k] = r3[r]
+                        o[0] = r0[r]; o[plane] = r1[r]; o[2 * plane] = r2[r]; o[3 * plane] = r3[r]
+                        o += 4 * plane
                     }
                 }
             }
         }
     }
 
+    /// The weight gradient `gw[k][c] = Gᵀ·ū[·][k][c]·G` (3×3, plain `[k, c, 3, 3]`) from the
+    /// gradient `ū` `[16][k][c]` of the transformed filters: the adjoint of `transformFilters`.
+    public static func transformFilterGradient(_ ubar: UnsafePointer<Float>, outChannels k: Int, inChannels c: Int,
+                                               _ gw: UnsafeMutablePointer<Float>) {
+        let us = SendablePointer(UnsafeMutablePointer(mutating: ubar)), gs = SendablePointer(gw)
+        let plane = k * c
+        Parallel.chunks(k, grain: max(1, 4096 / max(c, 1))) { range in
+            for o in range {
+                for i in 0..<c {
+                    // Rows of ū (each a SIMD4 over its 4 columns), then Gᵀ·ū (3×4), then ·G.
+                    let src = us.pointer + o * c + i
+                    @inline(__always) func row(_ r: Int) -> SIMD4<Float> {
+                        let p = src + 4 * r * plane
+                        return SIMD4(p[0], p[plane], p[2 * plane], p[3 * plane])
+                    }
+                    let m0 = row(0), m1 = row(1), m2 = row(2), m3 = row(3)
+                    let a0 = m0 + 0.5 * (m1 + m2), a1 = 0.5 * (m1 - m2), a2 = 0.5 * (m1 + m2) + m3
+                    let out = gs.pointer + (o * c + i) * 9
+                    @inline(__always) func write(_ a: SIMD4<Float>, _ r: Int) {
+                        out[r * 3] = a[0] + 0.5 * (a[1] + a[2])
+                        out[r * 3 + 1] = 0.5 * (a[1] - a[2])
+                        out[r * 3 + 2] = 0.5 * (a[1] + a[2]) + a[3]
+                    }
+                    write(a0, 0); write(a1, 1); write(a2, 2)
+                }
+            }
+        }
+    }
 
     /// `v[ξ][t][c] = (Bᵀ·d·B)[ξ]` for every tile's 4×4 input patch `d` (zero outside the map), with
     /// Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]]. `x` is NCHW8c `[n, c, h, w]`.
     public static func transformInput(_ x: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int, _ v: UnsafeMutablePointer<Float>) {
         let (tr, tc) = tiles(h, w)
         let tileCount = n * tr * tc, blocks = c / 8
+        // Each plane is copied into a zero-bordered one (one pixel before, up to two after), so
+        // every tile reads a whole 4×4 patch.
+        let pw = 2 * tc + 2, ph = 2 * tr + 2
         let xs = SendablePointer(UnsafeMutablePointer(mutating: x)), vs = SendablePointer(v)
         Parallel.chunks(n * blocks, grain: 1) { range in
+            let padded = UnsafeMutablePointer<Float>.allocate(capacity: ph * pw * 8)
+            padded.initialize(repeating: 0, count: ph * pw * 8)
+            let d = UnsafeMutablePointer<SIMD8<Float>>.allocate(capacity: 32), t = d + 16
+            defer { padded.deallocate(); d.deallocate() }
             for job in range {
                 let image = job / blocks, cb = job % blocks
                 let plane = xs.pointer + (image * blocks + cb) * h * w * 8
-                let d = UnsafeMutablePointer<SIMD8<Float>>.allocate(capacity: 32), t = d + 16
-                defer { d.deallocate() }
+                for y in 0..<h { (padded + ((y + 1) * pw + 1) * 8).update(from: plane + y * w * 8, count: w * 8) }
                 for ty in 0..<tr {
                     for tx in 0..<tc {
-                        let y0 = 2 * ty - 1, x0 = 2 * tx - 1
-                        if y0 >= 0 && y0 + 3 < h && x0 >= 0 && x0 + 3 < w {
-                            // Interior tile: no padding.
-                            var row = plane + (y0 * w + x0) * 8
-                            for r in 0..<4 {
-                                d[r * 4] = load(row); d[r * 4 + 1] = load(row + 8); d[r * 4 + 2] = load(row + 16); d[r * 4 + 3] = load(row + 24)
-                                row += w * 8
-                            }
-                        } else {
-                            for i in 0..<16 { d[i] = SIMD8() }
-                            for r in 0..<4 where y0 + r >= 0 && y0 + r < h {
-                                for s in 0..<4 where x0 + s >= 0 && x0 + s < w { d[r * 4 + s] = load(plane + ((y0 + r) * w + x0 + s) * 8) }
-                            }
+                        var row = padded + (2 * ty * pw + 2 * tx) * 8
+                        for r in 0..<4 {
+                            d[r * 4] = load(row); d[r * 4 + 1] = load(row + 8); d[r * 4 + 2] = load(row + 16); d[r * 4 + 3] = load(row + 24)
+                            row += pw * 8
                         }
                         // Bᵀ·d (rows), then ·B (columns).
                         for s in 0..<4 {
@@ -85,13 +120,47 @@ public enum WinogradKernels: EightLaneMemory {
         }
     }
 
-    /// `m[ξ] = v[ξ]·u[ξ]` for the 16 positions: `[tiles, c]·[c, k]`, split across the workers.
-    public static func multiply(_ v: UnsafePointer<Float>, _ u: UnsafePointer<Float>, tiles: Int, c: Int, k: Int, _ m: UnsafeMutablePointer<Float>) {
-        let vs = SendablePointer(UnsafeMutablePointer(mutating: v)), us = SendablePointer(UnsafeMutablePointer(mutating: u)), ms = SendablePointer(m)
+    /// `m̄[ξ][t][k] = (A·ḡ·Aᵀ)[ξ]` for every tile's 2×2 output gradient `ḡ` (zero outside the map)
+    /// of NCHW8c `gy` `[n, k, h, w]`: the adjoint of `transformOutput`.
+    public static func transformOutputGradient(_ gy: UnsafePointer<Float>, n: Int, k: Int, h: Int, w: Int, _ mbar: UnsafeMutablePointer<Float>) {
+        let (tr, tc) = tiles(h, w)
+        let tileCount = n * tr * tc, blocks = k / 8
+        let gs = SendablePointer(UnsafeMutablePointer(mutating: gy)), ms = SendablePointer(mbar)
+        Parallel.chunks(n * blocks, grain: 1) { range in
+            for job in range {
+                let image = job / blocks, kb = job % blocks
+                let plane = gs.pointer + (image * blocks + kb) * h * w * 8
+                let plane16 = tileCount * k
+                for ty in 0..<tr {
+                    for tx in 0..<tc {
+                        @inline(__always) func at(_ y: Int, _ x: Int) -> SIMD8<Float> { y < h && x < w ? load(plane + (y * w + x) * 8) : SIMD8() }
+                        let g00 = at(2 * ty, 2 * tx), g01 = at(2 * ty, 2 * tx + 1)
+                        let g10 = at(2 * ty + 1, 2 * tx), g11 = at(2 * ty + 1, 2 * tx + 1)
+                        // A·ḡ (4×2): rows [g0, g0 + g1, g0 − g1, −g1] of the two columns; then ·Aᵀ.
+                        let rows = ((g00, g01), (g00 + g10, g01 + g11), (g00 - g10, g01 - g11), (-g10, -g11))
+                        let out = ms.pointer + ((image * tr + ty) * tc + tx) * k + kb * 8
+                        @inline(__always) func write(_ r: Int, _ p: SIMD8<Float>, _ q: SIMD8<Float>) {
+                            let o = out + 4 * r * plane16
+                            store(p, o); store(p + q, o + plane16); store(p - q, o + 2 * plane16); store(-q, o + 3 * plane16)
+                        }
+                        write(0, rows.0.0, rows.0.1); write(1, rows.1.0, rows.1.1)
+                        write(2, rows.2.0, rows.2.1); write(3, rows.3.0, rows.3.1)
+                    }
+                }
+            }
+        }
+    }
+
+    /// The 16 products `c[ξ] = op(a[ξ])·op(b[ξ])` of `[m, k]·[k, n]` matrices stored one after
+    /// another (`op` transposes when asked: `a[ξ]` is then stored `[k, m]`), split across the workers.
+    public static func multiply(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+                                m: Int, n: Int, k: Int, transposeA: Bool = false, transposeB: Bool = false) {
+        let asp = SendablePointer(UnsafeMutablePointer(mutating: a)), bsp = SendablePointer(UnsafeMutablePointer(mutating: b))
+        let csp = SendablePointer(c)
         Parallel.chunks(16, grain: 1) { range in
             for xi in range {
-                GEMM.multiply(vs.pointer + xi * tiles * c, us.pointer + xi * c * k, ms.pointer + xi * tiles * k,
-                              m: tiles, n: k, k: c, transposeA: false, transposeB: false)
+                GEMM.multiply(asp.pointer + xi * m * k, bsp.pointer + xi * k * n, csp.pointer + xi * m * n,
+                              m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB)
             }
         }
     }

@@ -35,6 +35,7 @@ extension Tensor {
     /// and kept on the tensor), activation outputs stay in the plan's format, weight gradients are
     /// returned plain.
     static func runConvolution(_ g: ConvGeometry, _ pass: ConvolutionKernels.Pass, _ inputs: [Tensor], relu: Bool = false) -> (TensorStorage, DNNLFormat) {
+        if WinogradPolicy.computes(g, pass) { return runWinograd(g, pass, inputs, relu: relu) }
         let plan = ConvolutionKernels.plan(g, pass, bias: inputs.count == 3, relu: relu)
         let outFormat = plan.formats.last!
         let out = TensorStorage(count: outFormat.elementCount)
@@ -47,6 +48,14 @@ extension Tensor {
             return (plainOut, DNNLFormat.plain(g.weightShape))
         }
         return (out, outFormat)
+    }
+
+    /// One pass of the convolution `g`, not recorded: forward (input, weight, [bias]), backward
+    /// data (output gradient, weight) or backward weights (input, output gradient). For
+    /// benchmarks and kernel tests; networks call `conv2d`.
+    public static func convolutionPass(_ g: ConvGeometry, _ pass: ConvolutionKernels.Pass, _ inputs: [Tensor]) -> Tensor {
+        let (storage, format) = runConvolution(g, pass, inputs)
+        return Tensor(storage: storage, format: format)
     }
 
     static func convolution(_ x: Tensor, _ w: Tensor, bias: Tensor?, _ g: ConvGeometry) -> Tensor {

@@ -1,3 +1,34 @@
+import Foundation
+
+/// Which convolutions run as Winograd F(2×2, 3×3) (`WinogradKernels`) instead of oneDNN's direct
+/// kernels: 3×3, stride 1, padding 1, one group, channel counts in blocks of 8, and wide enough
+/// for the 2.25× fewer multiplications to win on this machine (`mmkd bench kernels --filter
+/// winograd`). Forward, backward-data and backward-weights passes all qualify, so recorded
+/// convolutions and their derivatives of every order use it too.
+public enum WinogradPolicy {
+    /// Default on; `MMKD_WINOGRAD=0` turns it off (every convolution then runs in oneDNN).
+    nonisolated(unsafe) public static var isEnabled = ProcessInfo.processInfo.environment["MMKD_WINOGRAD"] != "0"
+    /// The fewest channels on each side of the products (the convolution's input and output
+    /// channels) for which Winograd is chosen: 128 measured here (at 64 channels oneDNN's forward
+    /// and backward-data kernels are faster, 33 against 52 ms at 64@32×32), except for the weight
+    /// gradient, which wins from 64 channels (65 against 47 ms at 64@32×32).
+    nonisolated(unsafe) public static var minimumChannels = 128
+
+    /// True when `g`'s `pass` runs as Winograd here.
+    public static func computes(_ g: ConvGeometry, _ pass: ConvolutionKernels.Pass) -> Bool {
+        let minimum = pass == .backwardWeights ? min(minimumChannels, 64) : minimumChannels
+        return isEnabled && applies(g) && min(g.inChannels, g.outChannels) >= minimum
+    }
+
+    /// True for the convolutions F(2×2, 3×3) can compute: 3×3 filters over channel counts that
+    /// fill blocks of 8, stride 1, padding 1, no dilation, one group.
+    public static func applies(_ g: ConvGeometry) -> Bool {
+        g.kernelH == 3 && g.kernelW == 3 && g.inChannels % 8 == 0 && g.outChannels % 8 == 0
+            && g.strideH == 1 && g.strideW == 1 && g.padH == 1 && g.padW == 1
+            && g.dilationH == 1 && g.dilationW == 1 && g.groups == 1
+    }
+}
+
 /// The filters of a 3×3 convolution, transformed once for Winograd F(2×2, 3×3) inference
 /// (`Tensor.winogradConvolution`). For frozen networks: the transform is taken from the weights'
 /// values at creation.
@@ -6,21 +37,24 @@ public final class WinogradFilters {
     public let inChannels: Int
     let storage: TensorStorage
 
-    /// Transforms `weight` `[k, c, 3, 3]` (k and c multiples of 8).
-    public init(_ weight: Tensor) {
+    /// Transforms `weight` `[k, c, 3, 3]` (k and c multiples of 8); `flipped` transforms the
+    /// transposed convolution's filters (backward data).
+    public init(_ weight: Tensor, flipped: Bool = false) {
         precondition(WinogradFilters.applies(weight: weight.shape),
                      "WinogradFilters: weight \(weight.shape) is not [k, c, 3, 3] with k and c multiples of 8")
-        outChannels = weight.shape[0]; inChannels = weight.shape[1]
-        storage = TensorStorage(count: 16 * outChannels * inChannels)
-        WinogradKernels.transformFilters(weight.pointer, outChannels: outChannels, inChannels: inChannels, storage.pointer)
+        let (k, c) = (weight.shape[0], weight.shape[1])
+        (outChannels, inChannels) = flipped ? (c, k) : (k, c)
+        storage = TensorStorage(count: 16 * k * c)
+        WinogradKernels.transformFilters(weight.data(in: DNNLFormat.plain(weight.shape)), outChannels: k, inChannels: c,
+                                         flipped: flipped, storage.pointer)
     }
 
-    /// True for convolutions F(2×2, 3×3) computes here: 3×3 filters over channel counts that fill
-    /// blocks of 8, stride 1, padding 1, no dilation, one group.
+    /// True for weights F(2×2, 3×3) computes (see `WinogradPolicy.applies`).
     public static func applies(weight: [Int], stride: (Int, Int) = (1, 1), padding: (Int, Int) = (1, 1),
                                dilation: (Int, Int) = (1, 1), groups: Int = 1) -> Bool {
-        weight.count == 4 && weight[2] == 3 && weight[3] == 3 && weight[0] % 8 == 0 && weight[1] % 8 == 0
-            && stride == (1, 1) && padding == (1, 1) && dilation == (1, 1) && groups == 1
+        weight.count == 4 && WinogradPolicy.applies(
+            ConvGeometry(batch: 1, inChannels: weight[1] * groups, height: 3, width: 3, outChannels: weight[0],
+                         kernel: (weight[2], weight[3]), stride: stride, padding: padding, dilation: dilation, groups: groups))
     }
 }
 
@@ -33,16 +67,51 @@ extension Tensor {
         precondition(rank == 4 && shape[1] == filters.inChannels,
                      "winogradConvolution: input \(shape) does not fit filters for \(filters.inChannels) input channels")
         if let bias { precondition(bias.shape == [filters.outChannels], "winogradConvolution: bias \(bias.shape), expected [\(filters.outChannels)]") }
-        let (n, c, h, w, k) = (shape[0], shape[1], shape[2], shape[3], filters.outChannels)
-        FlopCounter.add(2 * Double(n * k * c * 9 * h * w))  // the direct convolution's count (effective rate)
+        FlopCounter.add(2 * Double(shape[0] * filters.outChannels * shape[1] * 9 * shape[2] * shape[3]))  // the direct count
+        let (storage, format) = Tensor.winogradForward(self, filters, bias: bias, relu: relu)
+        return Tensor(storage: storage, format: format)
+    }
+
+    /// One convolution pass by Winograd F(2×2, 3×3), for geometries `WinogradPolicy.applies` to;
+    /// inputs and result as `runConvolution`'s (activations in NCHW8c, weight gradients plain).
+    static func runWinograd(_ g: ConvGeometry, _ pass: ConvolutionKernels.Pass, _ inputs: [Tensor], relu: Bool) -> (TensorStorage, DNNLFormat) {
+        switch pass {
+        case .forward:
+            return winogradForward(inputs[0], WinogradFilters(inputs[1]), bias: inputs.count == 3 ? inputs[2] : nil, relu: relu)
+        case .backwardData:
+            // The gradient of a 3×3, padding-1 convolution's input is the convolution of the
+            // output gradient with the transposed, 180°-rotated filters.
+            return winogradForward(inputs[0], WinogradFilters(inputs[1], flipped: true), bias: nil, relu: false)
+        case .backwardWeights:
+            let (x, gy) = (inputs[0], inputs[1])
+            let (n, c, h, w, k) = (g.batch, g.inChannels, g.height, g.width, g.outChannels)
+            let (tr, tc) = WinogradKernels.tiles(h, w)
+            let tiles = n * tr * tc
+            let v = TensorStorage(count: 16 * tiles * c), mbar = TensorStorage(count: 16 * tiles * k)
+            WinogradKernels.transformInput(x.data(in: DNNLFormat.channelBlocked(x.shape, block: 8)), n: n, c: c, h: h, w: w, v.pointer)
+            WinogradKernels.transformOutputGradient(gy.data(in: DNNLFormat.channelBlocked(gy.shape, block: 8)), n: n, k: k, h: h, w: w,
+                                                    mbar.pointer)
+            // ū[ξ] = m̄[ξ]ᵀ·v[ξ]: [k, tiles]·[tiles, c].
+            let ubar = TensorStorage(count: 16 * k * c)
+            WinogradKernels.multiply(mbar.pointer, v.pointer, ubar.pointer, m: k, n: c, k: tiles, transposeA: true)
+            let out = TensorStorage(count: Shape.count(g.weightShape))
+            WinogradKernels.transformFilterGradient(ubar.pointer, outChannels: k, inChannels: c, out.pointer)
+            return (out, DNNLFormat.plain(g.weightShape))
+        }
+    }
+
+    /// The forward convolution of `x` with transformed `filters`, in NCHW8c.
+    private static func winogradForward(_ x: Tensor, _ filters: WinogradFilters, bias: Tensor?, relu: Bool) -> (TensorStorage, DNNLFormat) {
+        let (n, c, h, w, k) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3], filters.outChannels)
         let (tr, tc) = WinogradKernels.tiles(h, w)
         let tiles = n * tr * tc
         let v = TensorStorage(count: 16 * tiles * c), m = TensorStorage(count: 16 * tiles * k)
-        WinogradKernels.transformInput(data(in: DNNLFormat.channelBlocked(shape, block: 8)), n: n, c: c, h: h, w: w, v.pointer)
-        WinogradKernels.multiply(v.pointer, filters.storage.pointer, tiles: tiles, c: c, k: k, m.pointer)
+        WinogradKernels.transformInput(x.data(in: DNNLFormat.channelBlocked(x.shape, block: 8)), n: n, c: c, h: h, w: w, v.pointer)
+        WinogradKernels.multiply(v.pointer, filters.storage.pointer, m.pointer, m: tiles, n: k, k: c)
         let format = DNNLFormat.channelBlocked([n, k, h, w], block: 8)
         let out = TensorStorage(count: format.elementCount)
-        WinogradKernels.transformOutput(m.pointer, n: n, k: k, h: h, w: w, bias: bias?.pointer, relu: relu, out.pointer)
-        return Tensor(storage: out, format: format)
+        WinogradKernels.transformOutput(m.pointer, n: n, k: k, h: h, w: w, bias: bias.map { $0.data(in: DNNLFormat.plain($0.shape)) },
+                                        relu: relu, out.pointer)
+        return (out, format)
     }
 }

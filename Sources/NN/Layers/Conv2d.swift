@@ -29,11 +29,6 @@ public final class Conv2d: Module, UnaryLayer {
         var isWinograd: Bool { if case .winograd = kernel { return true } else { return false } }
     }
 
-    /// Whether folded (frozen, eval-mode) 3×3 stride-1 convolutions run as Winograd F(2×2, 3×3)
-    /// (`Tensor.winogradConvolution`) where it is faster than oneDNN's direct kernels here: at least
-    /// `winogradMinimumChannels` input channels. Default on; `MMKD_WINOGRAD=0` turns it off.
-    nonisolated(unsafe) public static var winogradInference = ProcessInfo.processInfo.environment["MMKD_WINOGRAD"] != "0"
-    nonisolated(unsafe) public static var winogradMinimumChannels = 128
     private var folded: Folded?
 
     public override func releaseInferenceCaches() {
@@ -54,8 +49,9 @@ public final class Conv2d: Module, UnaryLayer {
         guard !bn.isTraining && !GradMode.isEnabled else { return bn(self(x), fusedReLU: relu) }
         let sources = [weight, bias, bn.weight, bn.bias, bn.runningMean, bn.runningVar]
         let f: Folded
-        let winograd = Conv2d.winogradInference && weight.shape[1] >= Conv2d.winogradMinimumChannels
-            && WinogradFilters.applies(weight: weight.shape, stride: stride, padding: padding, dilation: dilation, groups: groups)
+        let winograd = x.rank == 4 && x.shape[1] == weight.shape[1] * groups && WinogradPolicy.computes(
+            ConvGeometry(batch: x.shape[0], inChannels: x.shape[1], height: x.shape[2], width: x.shape[3], outChannels: weight.shape[0],
+                         kernel: (weight.shape[2], weight.shape[3]), stride: stride, padding: padding, dilation: dilation, groups: groups), .forward)
         if let cached = folded, cached.isWinograd == winograd, zip(cached.sources, sources).allSatisfy({ $0 === $1 }) {
             f = cached
         } else {

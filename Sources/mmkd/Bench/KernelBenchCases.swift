@@ -64,6 +64,32 @@ enum KernelBenchCases {
                 })
             }
         }
+        // Training passes of 3×3 convolutions on blocked activations: oneDNN's direct kernels
+        // against Winograd F(2×2, 3×3) (`WinogradPolicy`), at vgg8 / resnet8x4 / resnet32x4 shapes.
+        for (name, cin, cout, hw) in [("resnet32x4.l1", 64, 64, 32), ("vgg8.l1", 64, 128, 16), ("resnet32x4.l2", 128, 128, 16),
+                                      ("vgg8.l2", 128, 256, 8), ("resnet32x4.l3", 256, 256, 8), ("vgg8.l3", 256, 512, 4),
+                                      ("vgg8.l3b", 512, 512, 4)] {
+            let g = ConvGeometry(batch: batch, inChannels: cin, height: hw, width: hw, outChannels: cout, kernel: (3, 3), padding: (1, 1))
+            let spec: [String: Any] = ["in": cin, "out": cout, "hw": hw, "kernel": 3, "stride": 1, "padding": 1, "groups": 1, "batch": batch]
+            for (pass, passName) in [(ConvolutionKernels.Pass.forward, "fwd"), (.backwardData, "bwd-data"), (.backwardWeights, "bwd-weights")] {
+                for winograd in [false, true] {
+                    let label = "conv train \(passName) \(winograd ? "winograd" : "direct") \(name) \(cin)>\(cout) \(hw)x\(hw)"
+                    cases.append(BenchCase(name: label, spec: spec.merging(["name": label, "kind": "conv_train_\(passName)"]) { $1 }, flops: g.flops) {
+                        let (x, w, gy) = tensors(g)
+                        // Activations as a previous convolution leaves them (NCHW8c).
+                        let blockedX = Tensor.convolutionPass(g, .backwardData, [Tensor.convolutionPass(g, .forward, [x, w]), w])
+                        let blockedGy = Tensor.convolutionPass(g, .forward, [blockedX, w]) + gy
+                        let inputs = [pass == .backwardData ? blockedGy : blockedX, pass == .backwardWeights ? blockedGy : w]
+                        return {
+                            let saved = (WinogradPolicy.isEnabled, WinogradPolicy.minimumChannels)
+                            (WinogradPolicy.isEnabled, WinogradPolicy.minimumChannels) = (winograd, 8)
+                            defer { (WinogradPolicy.isEnabled, WinogradPolicy.minimumChannels) = saved }
+                            _ = Tensor.convolutionPass(g, pass, inputs)
+                        }
+                    })
+                }
+            }
+        }
         for (c, hw) in [(64, 32), (256, 8)] {
             let shape = [batch, c, hw, hw]
             let spec: [String: Any] = ["channels": c, "hw": hw, "batch": batch]
