@@ -40,26 +40,31 @@ final class WinogradTests: XCTestCase {
         let cases: [(n: Int, c: Int, k: Int, h: Int, w: Int)] = [
             (2, 8, 16, 8, 8), (1, 16, 8, 7, 5), (3, 24, 32, 4, 4), (2, 8, 8, 1, 1), (2, 64, 64, 9, 9), (2, 8, 8, 2, 3),
         ]
-        withWinogradEverywhere {
-            for (n, c, k, h, w) in cases {
-                let g = ConvGeometry(batch: n, inChannels: c, height: h, width: w, outChannels: k, kernel: (3, 3), padding: (1, 1))
-                XCTAssertTrue(WinogradPolicy.computes(g, .forward) && WinogradPolicy.computes(g, .backwardWeights))
-                let x = randomTensor(g.inputShape, seed: 1), weight = randomTensor(g.weightShape, seed: 2, scale: 0.3)
-                let bias = randomTensor([k], seed: 3), gy = randomTensor(g.outputShape, seed: 4)
-                let label = "n\(n) c\(c) k\(k) \(h)×\(w)"
-                let (dx, dw) = Reference.conv2dBackward(x, weight, gy, g)
-                let y = Tensor.convolutionPass(g, .forward, [x, weight, bias])
-                XCTAssertFalse(y.hasPlainStorage, "the output stays in NCHW8c")
-                assertClose(y, Tensor(doubles: Reference.conv2d(x, weight, bias: bias, g), shape: g.outputShape), tolerance: 2e-6, "forward \(label)")
-                assertClose(Tensor.convolutionPass(g, .backwardData, [gy, weight]), Tensor(doubles: dx, shape: g.inputShape),
-                            tolerance: 2e-6, "backward data \(label)")
-                assertClose(Tensor.convolutionPass(g, .backwardWeights, [x, gy]), Tensor(doubles: dw, shape: g.weightShape),
-                            tolerance: 2e-6, "backward weights \(label)")
-                // Recorded: gradients of a network's convolution go through the same passes.
-                let xl = x.requiringGrad(), wl = weight.requiringGrad()
-                let grads = gradients(of: (xl.conv2d(wl, padding: (1, 1)) * gy).sum(), wrt: [xl, wl])
-                assertClose(grads[0], Tensor(doubles: dx, shape: g.inputShape), tolerance: 2e-6, "recorded backward data \(label)")
-                assertClose(grads[1], Tensor(doubles: dw, shape: g.weightShape), tolerance: 2e-6, "recorded backward weights \(label)")
+        defer { WinogradKernels.blockBytes = 8 << 20 }
+        // Whole batches, then one image per block (the products accumulate block by block).
+        for blockBytes in [8 << 20, 1] {
+            WinogradKernels.blockBytes = blockBytes
+            withWinogradEverywhere {
+                for (n, c, k, h, w) in cases {
+                    let g = ConvGeometry(batch: n, inChannels: c, height: h, width: w, outChannels: k, kernel: (3, 3), padding: (1, 1))
+                    XCTAssertTrue(WinogradPolicy.computes(g, .forward) && WinogradPolicy.computes(g, .backwardWeights))
+                    let x = randomTensor(g.inputShape, seed: 1), weight = randomTensor(g.weightShape, seed: 2, scale: 0.3)
+                    let bias = randomTensor([k], seed: 3), gy = randomTensor(g.outputShape, seed: 4)
+                    let label = "n\(n) c\(c) k\(k) \(h)×\(w), block of \(blockBytes) bytes"
+                    let (dx, dw) = Reference.conv2dBackward(x, weight, gy, g)
+                    let y = Tensor.convolutionPass(g, .forward, [x, weight, bias])
+                    XCTAssertFalse(y.hasPlainStorage, "the output stays in NCHW8c")
+                    assertClose(y, Tensor(doubles: Reference.conv2d(x, weight, bias: bias, g), shape: g.outputShape), tolerance: 2e-6, "forward \(label)")
+                    assertClose(Tensor.convolutionPass(g, .backwardData, [gy, weight]), Tensor(doubles: dx, shape: g.inputShape),
+                                tolerance: 2e-6, "backward data \(label)")
+                    assertClose(Tensor.convolutionPass(g, .backwardWeights, [x, gy]), Tensor(doubles: dw, shape: g.weightShape),
+                                tolerance: 2e-6, "backward weights \(label)")
+                    // Recorded: gradients of a network's convolution go through the same passes.
+                    let xl = x.requiringGrad(), wl = weight.requiringGrad()
+                    let grads = gradients(of: (xl.conv2d(wl, padding: (1, 1)) * gy).sum(), wrt: [xl, wl])
+                    assertClose(grads[0], Tensor(doubles: dx, shape: g.inputShape), tolerance: 2e-6, "recorded backward data \(label)")
+                    assertClose(grads[1], Tensor(doubles: dw, shape: g.weightShape), tolerance: 2e-6, "recorded backward weights \(label)")
+                }
             }
         }
     }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Winograd F(2×2, 3×3) convolution kernels (Lavin & Gray, 2016) for 3×3, stride-1, padding-1
 /// convolutions over activations in oneDNN's NCHW8c layout: each 2×2 output tile is
 /// `Aᵀ·[(G·g·Gᵀ) ⊙ (Bᵀ·d·B)]·A` for the 4×4 input patch `d` and the 3×3 filter `g`, the element-wise
@@ -7,6 +9,13 @@
 /// Buffers: `u[ξ][c][k]` (transformed filters), `v[ξ][t][c]` (transformed input tiles),
 /// `m[ξ][t][k]` (their products), with tiles `t` numbered image by image, row by row.
 public enum WinogradKernels: EightLaneMemory {
+    /// The most bytes of transformed tiles (input and output side together) one block of images
+    /// holds; convolutions over larger batches run block by block. 8 MB by default (measured with
+    /// `mmkd bench kernels --filter winograd` at 1, 4, 8, 16, 32 MB and unblocked: within noise of
+    /// each other except at 64 channels on 32×32 maps, where blocks of 8–16 MB run 1.3–1.5× faster
+    /// than whole-batch buffers); `MMKD_WINOGRAD_BLOCK_KB` overrides it.
+    nonisolated(unsafe) public static var blockBytes = Int(ProcessInfo.processInfo.environment["MMKD_WINOGRAD_BLOCK_KB"] ?? "").map { $0 << 10 } ?? (8 << 20)
+
     /// Output tiles of an `h × w` map: ⌈h/2⌉·⌈w/2⌉ per image.
     @inline(__always) static func tiles(_ h: Int, _ w: Int) -> (rows: Int, columns: Int) { ((h + 1) / 2, (w + 1) / 2) }
 
@@ -16,30 +25,36 @@ public enum WinogradKernels: EightLaneMemory {
     public static func transformFilters(_ g: UnsafePointer<Float>, outChannels k: Int, inChannels c: Int, flipped: Bool = false,
                                         _ u: UnsafeMutablePointer<Float>) {
         // u is [16][rows][columns]; rows are the input channels of the convolution it computes.
+        // Eight columns at a time (channel counts are multiples of 8): lane l holds filter column + l.
         let (rows, columns) = flipped ? (k, c) : (c, k)
         let gs = SendablePointer(UnsafeMutablePointer(mutating: g)), us = SendablePointer(u)
         let plane = rows * columns
+        let laneStride = flipped ? 9 : c * 9
         Parallel.chunks(rows, grain: max(1, 4096 / max(columns, 1))) { range in
-            var f = (Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0))
             for row in range {
-                let out = us.pointer + row * columns
-                for column in 0..<columns {
+                var column = 0
+                while column < columns {
                     let src = gs.pointer + (flipped ? row * c + column : column * c + row) * 9
-                    if flipped {
-                        f = (src[8], src[7], src[6], src[5], src[4], src[3], src[2], src[1], src[0])
-                    } else {
-                        f = (src[0], src[1], src[2], src[3], src[4], src[5], src[6], src[7], src[8])
+                    @inline(__always) func tap(_ j: Int) -> SIMD8<Float> {
+                        let e = flipped ? 8 - j : j
+                        var v = SIMD8<Float>()
+                        for l in 0..<8 { v[l] = src[l * laneStride + e] }
+                        return v
                     }
-                    // G·f (4×3): one SIMD4 per column of f, then ·Gᵀ along each row.
-                    let t0 = SIMD4<Float>(f.0, 0.5 * (f.0 + f.3 + f.6), 0.5 * (f.0 - f.3 + f.6), f.6)
-                    let t1 = SIMD4<Float>(f.1, 0.5 * (f.1 + f.4 + f.7), 0.5 * (f.1 - f.4 + f.7), f.7)
-                    let t2 = SIMD4<Float>(f.2, 0.5 * (f.2 + f.5 + f.8), 0.5 * (f.2 - f.5 + f.8), f.8)
-                    let r0 = t0, r1 = (t0 + t1 + t2) * 0.5, r2 = (t0 - t1 + t2) * 0.5, r3 = t2
-                    var o = out + column
-                    for r in 0..<4 {
-                        o[0] = r0[r]; o[plane] = r1[r]; o[2 * plane] = r2[r]; o[3 * plane] = r3[r]
-                        o += 4 * plane
+                    let f0 = tap(0), f1 = tap(1), f2 = tap(2), f3 = tap(3), f4 = tap(4), f5 = tap(5), f6 = tap(6), f7 = tap(7), f8 = tap(8)
+                    // G·f (4×3), row by row: t[r][col].
+                    let t00 = f0, t01 = f1, t02 = f2
+                    let t10 = 0.5 * (f0 + f3 + f6), t11 = 0.5 * (f1 + f4 + f7), t12 = 0.5 * (f2 + f5 + f8)
+                    let t20 = 0.5 * (f0 - f3 + f6), t21 = 0.5 * (f1 - f4 + f7), t22 = 0.5 * (f2 - f5 + f8)
+                    let t30 = f6, t31 = f7, t32 = f8
+                    // ·Gᵀ along each row: u[4r + j].
+                    var out = us.pointer + row * columns + column
+                    @inline(__always) func emit(_ a: SIMD8<Float>, _ b: SIMD8<Float>, _ d: SIMD8<Float>) {
+                        store(a, out); store(0.5 * (a + b + d), out + plane); store(0.5 * (a - b + d), out + 2 * plane); store(d, out + 3 * plane)
+                        out += 4 * plane
                     }
+                    emit(t00, t01, t02); emit(t10, t11, t12); emit(t20, t21, t22); emit(t30, t31, t32)
+                    column += 8
                 }
             }
         }
@@ -151,16 +166,17 @@ public enum WinogradKernels: EightLaneMemory {
         }
     }
 
-    /// The 16 products `c[ξ] = op(a[ξ])·op(b[ξ])` of `[m, k]·[k, n]` matrices stored one after
-    /// another (`op` transposes when asked: `a[ξ]` is then stored `[k, m]`), split across the workers.
+    /// The 16 products `c[ξ] = op(a[ξ])·op(b[ξ])` (`c[ξ] += …` when `accumulate`) of `[m, k]·[k, n]`
+    /// matrices stored one after another (`op` transposes when asked: `a[ξ]` is then stored
+    /// `[k, m]`), split across the workers.
     public static func multiply(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
-                                m: Int, n: Int, k: Int, transposeA: Bool = false, transposeB: Bool = false) {
+                                m: Int, n: Int, k: Int, transposeA: Bool = false, transposeB: Bool = false, accumulate: Bool = false) {
         let asp = SendablePointer(UnsafeMutablePointer(mutating: a)), bsp = SendablePointer(UnsafeMutablePointer(mutating: b))
         let csp = SendablePointer(c)
         Parallel.chunks(16, grain: 1) { range in
             for xi in range {
                 GEMM.multiply(asp.pointer + xi * m * k, bsp.pointer + xi * k * n, csp.pointer + xi * m * n,
-                              m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB)
+                              m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB, accumulate: accumulate)
             }
         }
     }

@@ -49,14 +49,14 @@ extension Tensor {
     }
 }
 
-/// Raw `sgemm`: C = op(A)·op(B), row-major, C overwritten.
+/// Raw `sgemm`: C = op(A)·op(B), row-major, C overwritten (or added to when `accumulate`).
 public enum GEMM {
     public static func multiply(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
-                                m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Bool) {
+                                m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Bool, accumulate: Bool = false) {
         _ = EngineThreads.configure
         if m == 0 || n == 0 { return }
-        if k == 0 { c.initialize(repeating: 0, count: m * n); return }
+        if k == 0 { if !accumulate { c.initialize(repeating: 0, count: m * n) }; return }
         cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), 1, a, Int32(transposeA ? m : k), b, Int32(transposeB ? k : n), 0, c, Int32(n))
+                    Int32(m), Int32(n), Int32(k), 1, a, Int32(transposeA ? m : k), b, Int32(transposeB ? k : n), accumulate ? 1 : 0, c, Int32(n))
     }
 }

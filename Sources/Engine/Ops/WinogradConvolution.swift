@@ -83,17 +83,17 @@ extension Tensor {
             // output gradient with the transposed, 180°-rotated filters.
             return winogradForward(inputs[0], WinogradFilters(inputs[1], flipped: true), bias: nil, relu: false)
         case .backwardWeights:
-            let (x, gy) = (inputs[0], inputs[1])
             let (n, c, h, w, k) = (g.batch, g.inChannels, g.height, g.width, g.outChannels)
-            let (tr, tc) = WinogradKernels.tiles(h, w)
-            let tiles = n * tr * tc
-            let v = TensorStorage(count: 16 * tiles * c), mbar = TensorStorage(count: 16 * tiles * k)
-            WinogradKernels.transformInput(x.data(in: DNNLFormat.channelBlocked(x.shape, block: 8)), n: n, c: c, h: h, w: w, v.pointer)
-            WinogradKernels.transformOutputGradient(gy.data(in: DNNLFormat.channelBlocked(gy.shape, block: 8)), n: n, k: k, h: h, w: w,
-                                                    mbar.pointer)
-            // ū[ξ] = m̄[ξ]ᵀ·v[ξ]: [k, tiles]·[tiles, c].
+            let x = inputs[0].data(in: DNNLFormat.channelBlocked(g.inputShape, block: 8))
+            let gy = inputs[1].data(in: DNNLFormat.channelBlocked(g.outputShape, block: 8))
+            // ū[ξ] = Σ over blocks of images of m̄[ξ]ᵀ·v[ξ]: [k, tiles]·[tiles, c].
             let ubar = TensorStorage(count: 16 * k * c)
-            WinogradKernels.multiply(mbar.pointer, v.pointer, ubar.pointer, m: k, n: c, k: tiles, transposeA: true)
+            forEachImageBlock(n: n, h: h, w: w, channels: c + k) { first, images, tiles in
+                let v = TensorStorage(count: 16 * tiles * c), mbar = TensorStorage(count: 16 * tiles * k)
+                WinogradKernels.transformInput(x + first * c * h * w, n: images, c: c, h: h, w: w, v.pointer)
+                WinogradKernels.transformOutputGradient(gy + first * k * h * w, n: images, k: k, h: h, w: w, mbar.pointer)
+                WinogradKernels.multiply(mbar.pointer, v.pointer, ubar.pointer, m: k, n: c, k: tiles, transposeA: true, accumulate: first > 0)
+            }
             let out = TensorStorage(count: Shape.count(g.weightShape))
             WinogradKernels.transformFilterGradient(ubar.pointer, outChannels: k, inChannels: c, out.pointer)
             return (out, DNNLFormat.plain(g.weightShape))
@@ -103,15 +103,33 @@ extension Tensor {
     /// The forward convolution of `x` with transformed `filters`, in NCHW8c.
     private static func winogradForward(_ x: Tensor, _ filters: WinogradFilters, bias: Tensor?, relu: Bool) -> (TensorStorage, DNNLFormat) {
         let (n, c, h, w, k) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3], filters.outChannels)
-        let (tr, tc) = WinogradKernels.tiles(h, w)
-        let tiles = n * tr * tc
-        let v = TensorStorage(count: 16 * tiles * c), m = TensorStorage(count: 16 * tiles * k)
-        WinogradKernels.transformInput(x.data(in: DNNLFormat.channelBlocked(x.shape, block: 8)), n: n, c: c, h: h, w: w, v.pointer)
-        WinogradKernels.multiply(v.pointer, filters.storage.pointer, m.pointer, m: tiles, n: k, k: c)
+        let input = x.data(in: DNNLFormat.channelBlocked(x.shape, block: 8))
+        let biasValues = bias.map { $0.data(in: DNNLFormat.plain($0.shape)) }
         let format = DNNLFormat.channelBlocked([n, k, h, w], block: 8)
         let out = TensorStorage(count: format.elementCount)
-        WinogradKernels.transformOutput(m.pointer, n: n, k: k, h: h, w: w, bias: bias.map { $0.data(in: DNNLFormat.plain($0.shape)) },
-                                        relu: relu, out.pointer)
+        forEachImageBlock(n: n, h: h, w: w, channels: c + k) { first, images, tiles in
+            let v = TensorStorage(count: 16 * tiles * c), m = TensorStorage(count: 16 * tiles * k)
+            WinogradKernels.transformInput(input + first * c * h * w, n: images, c: c, h: h, w: w, v.pointer)
+            WinogradKernels.multiply(v.pointer, filters.storage.pointer, m.pointer, m: tiles, n: k, k: c)
+            WinogradKernels.transformOutput(m.pointer, n: images, k: k, h: h, w: w, bias: biasValues, relu: relu,
+                                            out.pointer + first * k * h * w)
+        }
         return (out, format)
+    }
+
+    /// Runs `body(first image, images, tiles)` over consecutive blocks of the batch small enough
+    /// that one block's transformed tiles (16 values per tile and channel, over `channels` input
+    /// plus output channels) stay within `WinogradKernels.blockBytes`: the transforms and products
+    /// then work in cache instead of streaming whole-batch buffers through memory.
+    private static func forEachImageBlock(n: Int, h: Int, w: Int, channels: Int, _ body: (Int, Int, Int) -> Void) {
+        let (tr, tc) = WinogradKernels.tiles(h, w)
+        let bytesPerImage = 16 * tr * tc * channels * MemoryLayout<Float>.stride
+        let perBlock = Swift.max(1, Swift.min(n, WinogradKernels.blockBytes / bytesPerImage))
+        var first = 0
+        while first < n {
+            let images = Swift.min(perBlock, n - first)
+            body(first, images, images * tr * tc)
+            first += images
+        }
     }
 }

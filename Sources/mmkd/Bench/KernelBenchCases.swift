@@ -66,7 +66,7 @@ enum KernelBenchCases {
         }
         // Training passes of 3×3 convolutions on blocked activations: oneDNN's direct kernels
         // against Winograd F(2×2, 3×3) (`WinogradPolicy`), at vgg8 / resnet8x4 / resnet32x4 shapes.
-        for (name, cin, cout, hw) in [("resnet32x4.l1", 64, 64, 32), ("vgg8.l1", 64, 128, 16), ("resnet32x4.l2", 128, 128, 16),
+        for (name, cin, cout, hw) in [("resnet20.l3", 64, 64, 8), ("resnet32x4.l1", 64, 64, 32), ("vgg8.l1", 64, 128, 16), ("resnet32x4.l2", 128, 128, 16),
                                       ("vgg8.l2", 128, 256, 8), ("resnet32x4.l3", 256, 256, 8), ("vgg8.l3", 256, 512, 4),
                                       ("vgg8.l3b", 512, 512, 4)] {
             let g = ConvGeometry(batch: batch, inChannels: cin, height: hw, width: hw, outChannels: cout, kernel: (3, 3), padding: (1, 1))
