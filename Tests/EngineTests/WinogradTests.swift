@@ -1,8 +1,8 @@
 import Engine
 import XCTest
 
-/// Winograd F(2×2, 3×3) inference convolution against the naive loops and oneDNN's direct
-/// convolution.
+/// Winograd convolutions against the naive loops and oneDNN's direct convolution: F(2×2, 3×3) and
+/// F(4×4, 3×3) inference, F(2×2, 3×3) training passes to second order.
 final class WinogradTests: XCTestCase {
     func testMatchesNaiveLoopsWithBiasAndReLU() {
         let cases: [(n: Int, c: Int, k: Int, h: Int, w: Int)] = [
@@ -12,20 +12,23 @@ final class WinogradTests: XCTestCase {
             let g = ConvGeometry(batch: n, inChannels: c, height: h, width: w, outChannels: k, kernel: (3, 3), padding: (1, 1))
             let x = randomTensor(g.inputShape, seed: 1), weight = randomTensor(g.weightShape, seed: 2, scale: 0.3)
             let bias = randomTensor([k], seed: 3)
-            let filters = WinogradFilters(weight)
-            let expected = Reference.conv2d(x, weight, bias: bias, g)
-            let label = "n\(n) c\(c) k\(k) \(h)×\(w)"
-            let y = x.winogradConvolution(filters, bias: bias)
-            XCTAssertFalse(y.hasPlainStorage, "the output stays in NCHW8c")
-            assertClose(y, Tensor(doubles: expected, shape: g.outputShape), tolerance: 2e-6, "winograd \(label)")
-            assertClose(x.winogradConvolution(filters, bias: bias, relu: true), Tensor(doubles: expected.map { max($0, 0) }, shape: g.outputShape),
-                        tolerance: 2e-6, "winograd + ReLU \(label)")
-            assertClose(x.winogradConvolution(filters), Tensor(doubles: Reference.conv2d(x, weight, bias: nil, g), shape: g.outputShape),
-                        tolerance: 2e-6, "winograd without bias \(label)")
-            // From a blocked input (another convolution's output), as inside a network.
-            let identity = Tensor.make([c, c, 1, 1]) { p, count in p.initialize(repeating: 0, count: count); for i in 0..<c { p[i * c + i] = 1 } }
-            let blocked = x.conv2d(identity)
-            assertClose(blocked.winogradConvolution(filters, bias: bias), x.conv2d(weight, bias: bias, padding: (1, 1)), tolerance: 2e-6, "blocked input \(label)")
+            // F(4×4, 3×3)'s larger transform constants cost a few more ulps.
+            for (outputTile, tolerance) in [(2, Float(2e-6)), (4, Float(1e-5))] {
+                let filters = WinogradFilters(weight, outputTile: outputTile)
+                let expected = Reference.conv2d(x, weight, bias: bias, g)
+                let label = "F(\(outputTile)×\(outputTile), 3×3) n\(n) c\(c) k\(k) \(h)×\(w)"
+                let y = x.winogradConvolution(filters, bias: bias)
+                XCTAssertFalse(y.hasPlainStorage, "the output stays in NCHW8c")
+                assertClose(y, Tensor(doubles: expected, shape: g.outputShape), tolerance: tolerance, "winograd \(label)")
+                assertClose(x.winogradConvolution(filters, bias: bias, relu: true), Tensor(doubles: expected.map { max($0, 0) }, shape: g.outputShape),
+                            tolerance: tolerance, "winograd + ReLU \(label)")
+                assertClose(x.winogradConvolution(filters), Tensor(doubles: Reference.conv2d(x, weight, bias: nil, g), shape: g.outputShape),
+                            tolerance: tolerance, "winograd without bias \(label)")
+                // From a blocked input (another convolution's output), as inside a network.
+                let identity = Tensor.make([c, c, 1, 1]) { p, count in p.initialize(repeating: 0, count: count); for i in 0..<c { p[i * c + i] = 1 } }
+                let blocked = x.conv2d(identity)
+                assertClose(blocked.winogradConvolution(filters, bias: bias), x.conv2d(weight, bias: bias, padding: (1, 1)), tolerance: tolerance, "blocked input \(label)")
+            }
         }
     }
 

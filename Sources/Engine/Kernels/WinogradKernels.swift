@@ -166,14 +166,15 @@ public enum WinogradKernels: EightLaneMemory {
         }
     }
 
-    /// The 16 products `c[ξ] = op(a[ξ])·op(b[ξ])` (`c[ξ] += …` when `accumulate`) of `[m, k]·[k, n]`
-    /// matrices stored one after another (`op` transposes when asked: `a[ξ]` is then stored
-    /// `[k, m]`), split across the workers.
+    /// The `positions` (16 here, 36 for F(4×4, 3×3)) products `c[ξ] = op(a[ξ])·op(b[ξ])`
+    /// (`c[ξ] += …` when `accumulate`) of `[m, k]·[k, n]` matrices stored one after another (`op`
+    /// transposes when asked: `a[ξ]` is then stored `[k, m]`), split across the workers.
     public static func multiply(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
-                                m: Int, n: Int, k: Int, transposeA: Bool = false, transposeB: Bool = false, accumulate: Bool = false) {
+                                m: Int, n: Int, k: Int, transposeA: Bool = false, transposeB: Bool = false, accumulate: Bool = false,
+                                positions: Int = 16) {
         let asp = SendablePointer(UnsafeMutablePointer(mutating: a)), bsp = SendablePointer(UnsafeMutablePointer(mutating: b))
         let csp = SendablePointer(c)
-        Parallel.chunks(16, grain: 1) { range in
+        Parallel.chunks(positions, grain: 1) { range in
             for xi in range {
                 GEMM.multiply(asp.pointer + xi * m * k, bsp.pointer + xi * k * n, csp.pointer + xi * m * n,
                               m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB, accumulate: accumulate)

@@ -20,6 +20,19 @@ public enum WinogradPolicy {
         return isEnabled && applies(g) && min(g.inChannels, g.outChannels) >= minimum
     }
 
+    /// The output tile frozen-network inference (`Tensor.winogradConvolution` on folded weights)
+    /// uses for `g`, or nil for oneDNN's direct kernel: F(4×4, 3×3) on maps of at least 4×4 from 64
+    /// channels, F(2×2, 3×3) on smaller maps from `minimumChannels`. Measured here (`mmkd bench
+    /// kernels --filter "conv infer"`, ms direct / F(2×2) / F(4×4)): 64@32×32 33 / 38 / 25–31,
+    /// 128@16×16 38 / 25 / 18–21, 256@8×8 43 / 20 / 14–18, 512@4×4 46 / 19 / 14, 512@2×2 17 / 5 / 14.
+    /// Training passes keep F(2×2, 3×3), whose rounding is closer to the direct kernels'.
+    public static func inferenceOutputTile(_ g: ConvGeometry) -> Int? {
+        guard isEnabled && applies(g) else { return nil }
+        let channels = min(g.inChannels, g.outChannels)
+        if g.height >= 4 && g.width >= 4 && channels >= min(minimumChannels, 64) { return 4 }
+        return channels >= minimumChannels ? 2 : nil
+    }
+
     /// True for the convolutions F(2×2, 3×3) can compute: 3×3 filters over channel counts that
     /// fill blocks of 8, stride 1, padding 1, no dilation, one group.
     public static func applies(_ g: ConvGeometry) -> Bool {
@@ -29,24 +42,36 @@ public enum WinogradPolicy {
     }
 }
 
-/// The filters of a 3×3 convolution, transformed once for Winograd F(2×2, 3×3) inference
-/// (`Tensor.winogradConvolution`). For frozen networks: the transform is taken from the weights'
-/// values at creation.
+/// The filters of a 3×3 convolution, transformed for Winograd F(2×2, 3×3) or F(4×4, 3×3)
+/// (`Tensor.winogradConvolution`): the transform is taken from the weights' values at creation,
+/// so frozen networks keep them across calls.
 public final class WinogradFilters {
     public let outChannels: Int
     public let inChannels: Int
+    /// The side of the output tiles: 2 for F(2×2, 3×3), 4 for F(4×4, 3×3).
+    public let outputTile: Int
     let storage: TensorStorage
 
-    /// Transforms `weight` `[k, c, 3, 3]` (k and c multiples of 8); `flipped` transforms the
-    /// transposed convolution's filters (backward data).
-    public init(_ weight: Tensor, flipped: Bool = false) {
+    /// Positions ξ of a transformed tile: 16 for F(2×2, 3×3), 36 for F(4×4, 3×3).
+    var positions: Int { (outputTile + 2) * (outputTile + 2) }
+
+    /// Transforms `weight` `[k, c, 3, 3]` (k and c multiples of 8) for output tiles of
+    /// `outputTile` (2 or 4); `flipped` transforms the transposed convolution's filters (backward
+    /// data).
+    public init(_ weight: Tensor, flipped: Bool = false, outputTile: Int = 2) {
         precondition(WinogradFilters.applies(weight: weight.shape),
                      "WinogradFilters: weight \(weight.shape) is not [k, c, 3, 3] with k and c multiples of 8")
+        precondition(outputTile == 2 || outputTile == 4, "WinogradFilters: output tiles of \(outputTile), expected 2 or 4")
         let (k, c) = (weight.shape[0], weight.shape[1])
         (outChannels, inChannels) = flipped ? (c, k) : (k, c)
-        storage = TensorStorage(count: 16 * k * c)
-        WinogradKernels.transformFilters(weight.data(in: DNNLFormat.plain(weight.shape)), outChannels: k, inChannels: c,
-                                         flipped: flipped, storage.pointer)
+        self.outputTile = outputTile
+        storage = TensorStorage(count: (outputTile + 2) * (outputTile + 2) * k * c)
+        let plain = weight.data(in: DNNLFormat.plain(weight.shape))
+        if outputTile == 4 {
+            WinogradF4Kernels.transformFilters(plain, outChannels: k, inChannels: c, flipped: flipped, storage.pointer)
+        } else {
+            WinogradKernels.transformFilters(plain, outChannels: k, inChannels: c, flipped: flipped, storage.pointer)
+        }
     }
 
     /// True for weights F(2×2, 3×3) computes (see `WinogradPolicy.applies`).
@@ -60,8 +85,9 @@ public final class WinogradFilters {
 
 extension Tensor {
     /// `conv2d(weight, bias:, padding: (1, 1))`, then a ReLU when `relu`, computed by Winograd
-    /// F(2×2, 3×3): the same values up to rounding (the transforms add a few ulps; see
-    /// `WinogradTests`), 2.25× fewer multiplications. Inference only: the result is not recorded.
+    /// F(2×2, 3×3) or F(4×4, 3×3) as `filters` were transformed: the same values up to rounding
+    /// (the transforms add a few ulps; see `WinogradTests`), 2.25× or 4× fewer multiplications.
+    /// Inference only: the result is not recorded.
     /// The output is laid out in NCHW8c, as oneDNN's convolutions produce it here.
     public func winogradConvolution(_ filters: WinogradFilters, bias: Tensor? = nil, relu: Bool = false) -> Tensor {
         precondition(rank == 4 && shape[1] == filters.inChannels,
@@ -107,23 +133,32 @@ extension Tensor {
         let biasValues = bias.map { $0.data(in: DNNLFormat.plain($0.shape)) }
         let format = DNNLFormat.channelBlocked([n, k, h, w], block: 8)
         let out = TensorStorage(count: format.elementCount)
-        forEachImageBlock(n: n, h: h, w: w, channels: c + k) { first, images, tiles in
-            let v = TensorStorage(count: 16 * tiles * c), m = TensorStorage(count: 16 * tiles * k)
-            WinogradKernels.transformInput(input + first * c * h * w, n: images, c: c, h: h, w: w, v.pointer)
-            WinogradKernels.multiply(v.pointer, filters.storage.pointer, m.pointer, m: tiles, n: k, k: c)
-            WinogradKernels.transformOutput(m.pointer, n: images, k: k, h: h, w: w, bias: biasValues, relu: relu,
-                                            out.pointer + first * k * h * w)
+        let positions = filters.positions, large = filters.outputTile == 4
+        forEachImageBlock(n: n, h: h, w: w, outputTile: filters.outputTile, channels: c + k) { first, images, tiles in
+            let v = TensorStorage(count: positions * tiles * c), m = TensorStorage(count: positions * tiles * k)
+            let (src, dst) = (input + first * c * h * w, out.pointer + first * k * h * w)
+            if large {
+                WinogradF4Kernels.transformInput(src, n: images, c: c, h: h, w: w, v.pointer)
+            } else {
+                WinogradKernels.transformInput(src, n: images, c: c, h: h, w: w, v.pointer)
+            }
+            WinogradKernels.multiply(v.pointer, filters.storage.pointer, m.pointer, m: tiles, n: k, k: c, positions: positions)
+            if large {
+                WinogradF4Kernels.transformOutput(m.pointer, n: images, k: k, h: h, w: w, bias: biasValues, relu: relu, dst)
+            } else {
+                WinogradKernels.transformOutput(m.pointer, n: images, k: k, h: h, w: w, bias: biasValues, relu: relu, dst)
+            }
         }
         return (out, format)
     }
 
     /// Runs `body(first image, images, tiles)` over consecutive blocks of the batch small enough
-    /// that one block's transformed tiles (16 values per tile and channel, over `channels` input
+    /// that one block's transformed tiles (16 or 36 values per tile and channel, over `channels` input
     /// plus output channels) stay within `WinogradKernels.blockBytes`: the transforms and products
     /// then work in cache instead of streaming whole-batch buffers through memory.
-    private static func forEachImageBlock(n: Int, h: Int, w: Int, channels: Int, _ body: (Int, Int, Int) -> Void) {
-        let (tr, tc) = WinogradKernels.tiles(h, w)
-        let bytesPerImage = 16 * tr * tc * channels * MemoryLayout<Float>.stride
+    private static func forEachImageBlock(n: Int, h: Int, w: Int, outputTile: Int = 2, channels: Int, _ body: (Int, Int, Int) -> Void) {
+        let (tr, tc) = ((h + outputTile - 1) / outputTile, (w + outputTile - 1) / outputTile)
+        let bytesPerImage = (outputTile + 2) * (outputTile + 2) * tr * tc * channels * MemoryLayout<Float>.stride
         let perBlock = Swift.max(1, Swift.min(n, WinogradKernels.blockBytes / bytesPerImage))
         var first = 0
         while first < n {

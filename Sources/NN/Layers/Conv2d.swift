@@ -26,7 +26,8 @@ public final class Conv2d: Module, UnaryLayer {
         let kernel: Kernel, bias: Tensor
         enum Kernel { case direct(Tensor), winograd(WinogradFilters) }
         init(sources: [Tensor?], kernel: Kernel, bias: Tensor) { self.sources = sources; self.kernel = kernel; self.bias = bias }
-        var isWinograd: Bool { if case .winograd = kernel { return true } else { return false } }
+        /// The Winograd output tile, nil for the direct kernel.
+        var outputTile: Int? { if case .winograd(let filters) = kernel { return filters.outputTile } else { return nil } }
     }
 
     private var folded: Folded?
@@ -49,16 +50,16 @@ public final class Conv2d: Module, UnaryLayer {
         guard !bn.isTraining && !GradMode.isEnabled else { return bn(self(x), fusedReLU: relu) }
         let sources = [weight, bias, bn.weight, bn.bias, bn.runningMean, bn.runningVar]
         let f: Folded
-        let winograd = x.rank == 4 && x.shape[1] == weight.shape[1] * groups && WinogradPolicy.computes(
+        let tile = x.rank == 4 && x.shape[1] == weight.shape[1] * groups ? WinogradPolicy.inferenceOutputTile(
             ConvGeometry(batch: x.shape[0], inChannels: x.shape[1], height: x.shape[2], width: x.shape[3], outChannels: weight.shape[0],
-                         kernel: (weight.shape[2], weight.shape[3]), stride: stride, padding: padding, dilation: dilation, groups: groups), .forward)
-        if let cached = folded, cached.isWinograd == winograd, zip(cached.sources, sources).allSatisfy({ $0 === $1 }) {
+                         kernel: (weight.shape[2], weight.shape[3]), stride: stride, padding: padding, dilation: dilation, groups: groups)) : nil
+        if let cached = folded, cached.outputTile == tile, zip(cached.sources, sources).allSatisfy({ $0 === $1 }) {
             f = cached
         } else {
             let scale = bn.weight * (bn.runningVar + bn.eps).rsqrt()
             let shift = bias.map { ($0 - bn.runningMean) * scale } ?? -(bn.runningMean * scale)
             let w = weight * scale.reshaped([scale.count, 1, 1, 1])
-            f = Folded(sources: sources, kernel: winograd ? .winograd(WinogradFilters(w)) : .direct(w), bias: shift + bn.bias)
+            f = Folded(sources: sources, kernel: tile.map { .winograd(WinogradFilters(w, outputTile: $0)) } ?? .direct(w), bias: shift + bn.bias)
             folded = f
         }
         switch f.kernel {

@@ -48,19 +48,27 @@ enum KernelBenchCases {
             })
         }
         // Frozen-teacher 3×3 convolutions on activations already in oneDNN's layout, with bias and
-        // ReLU: oneDNN's direct kernel against Winograd F(2×2, 3×3) (PyTorch: F.conv2d).
-        for (name, c, hw) in [("resnet32x4.l1", 64, 32), ("resnet32x4.l2", 128, 16), ("resnet32x4.l3", 256, 8), ("vgg13.l4", 512, 4), ("vgg13.l5", 512, 2)] {
+        // ReLU: oneDNN's direct kernel against Winograd F(2×2, 3×3) and F(4×4, 3×3) (PyTorch: F.conv2d).
+        for (name, c, hw) in [("resnet32x4.l1", 64, 32), ("resnet32x4.l2", 128, 16), ("resnet32x4.l3", 256, 8), ("vgg13.l3", 256, 8), ("vgg13.l4", 512, 4), ("vgg13.l5", 512, 2)] {
             let g = ConvGeometry(batch: batch, inChannels: c, height: hw, width: hw, outChannels: c, kernel: (3, 3), padding: (1, 1))
             let spec: [String: Any] = ["in": c, "out": c, "hw": hw, "kernel": 3, "stride": 1, "padding": 1, "groups": 1, "batch": batch, "kind": "conv_fwd"]
-            for winograd in [false, true] {
-                let label = "conv infer \(winograd ? "winograd" : "direct") \(name) \(c)>\(c) \(hw)x\(hw)"
+            for (kernel, outputTile) in [("direct", 0), ("winograd", 2), ("winograd4", 4)] {
+                let label = "conv infer \(kernel) \(name) \(c)>\(c) \(hw)x\(hw)"
                 cases.append(BenchCase(name: label, spec: spec.merging(["name": label]) { $1 }, flops: g.flops) {
                     let (x, w, _) = tensors(g)
                     let identity = Tensor.make([c, c, 1, 1]) { p, count in p.initialize(repeating: 0, count: count); for i in 0..<c { p[i * c + i] = 1 } }
                     let blocked = withoutGrad { x.conv2d(identity) }
-                    let bias = Tensor.zeros([c]), filters = WinogradFilters(w)
-                    return winograd ? { _ = blocked.winogradConvolution(filters, bias: bias, relu: true) }
-                                    : { _ = withoutGrad { blocked.conv2d(w, bias: bias, padding: (1, 1), fusedReLU: true) } }
+                    let bias = Tensor.zeros([c])
+                    guard outputTile > 0 else {
+                        return {
+                            let saved = WinogradPolicy.isEnabled
+                            WinogradPolicy.isEnabled = false
+                            defer { WinogradPolicy.isEnabled = saved }
+                            _ = withoutGrad { blocked.conv2d(w, bias: bias, padding: (1, 1), fusedReLU: true) }
+                        }
+                    }
+                    let filters = WinogradFilters(w, outputTile: outputTile)
+                    return { _ = blocked.winogradConvolution(filters, bias: bias, relu: true) }
                 })
             }
         }
