@@ -22,35 +22,18 @@ public enum WinogradF4Kernels: EightLaneMemory {
     /// convolution's `u[ξ][k][c] = (G·rot180(g[k][c])·Gᵀ)[ξ]`), eight filter columns at a time.
     public static func transformFilters(_ weights: UnsafePointer<Float>, outChannels k: Int, inChannels c: Int, flipped: Bool = false,
                                         _ u: UnsafeMutablePointer<Float>) {
-        let (rows, columns) = flipped ? (k, c) : (c, k)
-        let ws = SendablePointer(UnsafeMutablePointer(mutating: weights)), us = SendablePointer(u)
-        let plane = rows * columns
-        let laneStride = flipped ? 9 : c * 9
-        Parallel.chunks(rows, grain: max(1, 4096 / max(columns, 1))) { range in
-            for row in range {
-                var column = 0
-                while column < columns {
-                    let src = ws.pointer + (flipped ? row * c + column : column * c + row) * 9
-                    @inline(__always) func tap(_ j: Int) -> SIMD8<Float> {
-                        let e = flipped ? 8 - j : j
-                        var v = SIMD8<Float>()
-                        for l in 0..<8 { v[l] = src[l * laneStride + e] }
-                        return v
-                    }
-                    // G·f column by column (t[p][b]), then ·Gᵀ along each row p.
-                    let c0 = g(tap(0), tap(3), tap(6)), c1 = g(tap(1), tap(4), tap(7)), c2 = g(tap(2), tap(5), tap(8))
-                    var out = us.pointer + row * columns + column
-                    @inline(__always) func emit(_ a: SIMD8<Float>, _ b: SIMD8<Float>, _ d: SIMD8<Float>) {
-                        let r = g(a, b, d)
-                        store(r.0, out); store(r.1, out + plane); store(r.2, out + 2 * plane)
-                        store(r.3, out + 3 * plane); store(r.4, out + 4 * plane); store(r.5, out + 5 * plane)
-                        out += 6 * plane
-                    }
-                    emit(c0.0, c1.0, c2.0); emit(c0.1, c1.1, c2.1); emit(c0.2, c1.2, c2.2)
-                    emit(c0.3, c1.3, c2.3); emit(c0.4, c1.4, c2.4); emit(c0.5, c1.5, c2.5)
-                    column += 8
-                }
+        WinogradKernels.forEachFilterOctet(weights, outChannels: k, inChannels: c, flipped: flipped, u) { f, out, plane in
+            // G·f column by column (t[p][b]), then ·Gᵀ along each row p: u[6p + q].
+            let c0 = g(f[0], f[3], f[6]), c1 = g(f[1], f[4], f[7]), c2 = g(f[2], f[5], f[8])
+            var out = out
+            @inline(__always) func emit(_ a: SIMD8<Float>, _ b: SIMD8<Float>, _ d: SIMD8<Float>) {
+                let r = g(a, b, d)
+                store(r.0, out); store(r.1, out + plane); store(r.2, out + 2 * plane)
+                store(r.3, out + 3 * plane); store(r.4, out + 4 * plane); store(r.5, out + 5 * plane)
+                out += 6 * plane
             }
+            emit(c0.0, c1.0, c2.0); emit(c0.1, c1.1, c2.1); emit(c0.2, c1.2, c2.2)
+            emit(c0.3, c1.3, c2.3); emit(c0.4, c1.4, c2.4); emit(c0.5, c1.5, c2.5)
         }
     }
 

@@ -24,37 +24,44 @@ public enum WinogradKernels: EightLaneMemory {
     /// transposed convolution instead (backward data): `u[ξ][k][c] = (G·rot180(g[k][c])·Gᵀ)[ξ]`.
     public static func transformFilters(_ g: UnsafePointer<Float>, outChannels k: Int, inChannels c: Int, flipped: Bool = false,
                                         _ u: UnsafeMutablePointer<Float>) {
-        // u is [16][rows][columns]; rows are the input channels of the convolution it computes.
-        // Eight columns at a time (channel counts are multiples of 8): lane l holds filter column + l.
+        forEachFilterOctet(g, outChannels: k, inChannels: c, flipped: flipped, u) { f, out, plane in
+            // G·f (4×3), row by row: t[r][col]; then ·Gᵀ along each row: u[4r + j].
+            var out = out
+            @inline(__always) func emit(_ a: SIMD8<Float>, _ b: SIMD8<Float>, _ d: SIMD8<Float>) {
+                store(a, out); store(0.5 * (a + b + d), out + plane); store(0.5 * (a - b + d), out + 2 * plane); store(d, out + 3 * plane)
+                out += 4 * plane
+            }
+            emit(f[0], f[1], f[2])
+            emit(0.5 * (f[0] + f[3] + f[6]), 0.5 * (f[1] + f[4] + f[7]), 0.5 * (f[2] + f[5] + f[8]))
+            emit(0.5 * (f[0] - f[3] + f[6]), 0.5 * (f[1] - f[4] + f[7]), 0.5 * (f[2] - f[5] + f[8]))
+            emit(f[6], f[7], f[8])
+        }
+    }
+
+    /// Runs `body(f, out, plane)` for every eight consecutive filters of a transformed-filter buffer
+    /// `u` `[positions][rows][columns]` (rows: the input channels of the convolution it computes,
+    /// `k` when `flipped`, else `c`; channel counts are multiples of 8). `f[j]` holds tap `j` of the
+    /// 3×3 filters (row-major; rotated 180° when `flipped`) in eight lanes, one per column; `body`
+    /// writes position ξ's eight values at `out + ξ·plane`.
+    static func forEachFilterOctet(_ weights: UnsafePointer<Float>, outChannels k: Int, inChannels c: Int, flipped: Bool,
+                                   _ u: UnsafeMutablePointer<Float>,
+                                   _ body: (UnsafePointer<SIMD8<Float>>, UnsafeMutablePointer<Float>, Int) -> Void) {
         let (rows, columns) = flipped ? (k, c) : (c, k)
-        let gs = SendablePointer(UnsafeMutablePointer(mutating: g)), us = SendablePointer(u)
-        let plane = rows * columns
+        let ws = SendablePointer(UnsafeMutablePointer(mutating: weights)), us = SendablePointer(u)
         let laneStride = flipped ? 9 : c * 9
         Parallel.chunks(rows, grain: max(1, 4096 / max(columns, 1))) { range in
+            let f = UnsafeMutablePointer<SIMD8<Float>>.allocate(capacity: 9)
+            defer { f.deallocate() }
             for row in range {
-                var column = 0
-                while column < columns {
-                    let src = gs.pointer + (flipped ? row * c + column : column * c + row) * 9
-                    @inline(__always) func tap(_ j: Int) -> SIMD8<Float> {
+                for column in stride(from: 0, to: columns, by: 8) {
+                    let src = ws.pointer + (flipped ? row * c + column : column * c + row) * 9
+                    for j in 0..<9 {
                         let e = flipped ? 8 - j : j
                         var v = SIMD8<Float>()
                         for l in 0..<8 { v[l] = src[l * laneStride + e] }
-                        return v
+                        f[j] = v
                     }
-                    let f0 = tap(0), f1 = tap(1), f2 = tap(2), f3 = tap(3), f4 = tap(4), f5 = tap(5), f6 = tap(6), f7 = tap(7), f8 = tap(8)
-                    // G·f (4×3), row by row: t[r][col].
-                    let t00 = f0, t01 = f1, t02 = f2
-                    let t10 = 0.5 * (f0 + f3 + f6), t11 = 0.5 * (f1 + f4 + f7), t12 = 0.5 * (f2 + f5 + f8)
-                    let t20 = 0.5 * (f0 - f3 + f6), t21 = 0.5 * (f1 - f4 + f7), t22 = 0.5 * (f2 - f5 + f8)
-                    let t30 = f6, t31 = f7, t32 = f8
-                    // ·Gᵀ along each row: u[4r + j].
-                    var out = us.pointer + row * columns + column
-                    @inline(__always) func emit(_ a: SIMD8<Float>, _ b: SIMD8<Float>, _ d: SIMD8<Float>) {
-                        store(a, out); store(0.5 * (a + b + d), out + plane); store(0.5 * (a - b + d), out + 2 * plane); store(d, out + 3 * plane)
-                        out += 4 * plane
-                    }
-                    emit(t00, t01, t02); emit(t10, t11, t12); emit(t20, t21, t22); emit(t30, t31, t32)
-                    column += 8
+                    body(f, us.pointer + row * columns + column, rows * columns)
                 }
             }
         }
