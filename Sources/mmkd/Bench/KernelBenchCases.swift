@@ -49,7 +49,7 @@ enum KernelBenchCases {
         }
         // Frozen-teacher 3×3 convolutions on activations already in oneDNN's layout, with bias and
         // ReLU: oneDNN's direct kernel against Winograd F(2×2, 3×3) and F(4×4, 3×3) (PyTorch: F.conv2d).
-        for (name, c, hw) in [("resnet32x4.l1", 64, 32), ("resnet32x4.l2", 128, 16), ("resnet32x4.l3", 256, 8), ("vgg13.l3", 256, 8), ("vgg13.l4", 512, 4), ("vgg13.l5", 512, 2)] {
+        for (name, c, hw) in [("resnet20.l3", 64, 8), ("resnet32x4.l1", 64, 32), ("resnet32x4.l2", 128, 16), ("resnet32x4.l3", 256, 8), ("vgg13.l3", 256, 8), ("vgg13.l4", 512, 4), ("vgg13.l5", 512, 2)] {
             let g = ConvGeometry(batch: batch, inChannels: c, height: hw, width: hw, outChannels: c, kernel: (3, 3), padding: (1, 1))
             let spec: [String: Any] = ["in": c, "out": c, "hw": hw, "kernel": 3, "stride": 1, "padding": 1, "groups": 1, "batch": batch, "kind": "conv_fwd"]
             for (kernel, outputTile) in [("direct", 0), ("winograd", 2), ("winograd4", 4)] {
@@ -79,10 +79,11 @@ enum KernelBenchCases {
                                       ("vgg8.l3b", 512, 512, 4)] {
             let g = ConvGeometry(batch: batch, inChannels: cin, height: hw, width: hw, outChannels: cout, kernel: (3, 3), padding: (1, 1))
             let spec: [String: Any] = ["in": cin, "out": cout, "hw": hw, "kernel": 3, "stride": 1, "padding": 1, "groups": 1, "batch": batch]
-            for (pass, passName) in [(ConvolutionKernels.Pass.forward, "fwd"), (.backwardData, "bwd-data"), (.backwardWeights, "bwd-weights")] {
+            for (pass, passName, kind) in [(ConvolutionKernels.Pass.forward, "fwd", "conv_fwd"), (.backwardData, "bwd-data", "conv_bwd_data"),
+                                           (.backwardWeights, "bwd-weights", "conv_bwd_weights")] {
                 for winograd in [false, true] {
                     let label = "conv train \(passName) \(winograd ? "winograd" : "direct") \(name) \(cin)>\(cout) \(hw)x\(hw)"
-                    cases.append(BenchCase(name: label, spec: spec.merging(["name": label, "kind": "conv_train_\(passName)"]) { $1 }, flops: g.flops) {
+                    cases.append(BenchCase(name: label, spec: spec.merging(["name": label, "kind": kind]) { $1 }, flops: g.flops) {
                         let (x, w, gy) = tensors(g)
                         // Activations as a previous convolution leaves them (NCHW8c).
                         let blockedX = Tensor.convolutionPass(g, .backwardData, [Tensor.convolutionPass(g, .forward, [x, w]), w])
