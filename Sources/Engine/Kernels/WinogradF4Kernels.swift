@@ -7,9 +7,6 @@
 ///
 /// Buffers as in `WinogradKernels`, with 36 positions ξ: `u[ξ][c][k]`, `v[ξ][t][c]`, `m[ξ][t][k]`.
 public enum WinogradF4Kernels: EightLaneMemory {
-    /// Output tiles of an `h × w` map: ⌈h/4⌉·⌈w/4⌉ per image.
-    @inline(__always) static func tiles(_ h: Int, _ w: Int) -> (rows: Int, columns: Int) { ((h + 3) / 4, (w + 3) / 4) }
-
     /// G·(a, b, c) for G = [[¼, 0, 0], [−⅙, −⅙, −⅙], [−⅙, ⅙, −⅙], [1/24, 1/12, ⅙], [1/24, −1/12, ⅙], [0, 0, 1]].
     @inline(__always)
     static func g(_ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: SIMD8<Float>)
@@ -52,35 +49,10 @@ public enum WinogradF4Kernels: EightLaneMemory {
     /// `v[ξ][t][c] = (Bᵀ·d·B)[ξ]` for every tile's 6×6 input patch `d` (zero outside the map);
     /// `x` is NCHW8c `[n, c, h, w]`.
     public static func transformInput(_ x: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int, _ v: UnsafeMutablePointer<Float>) {
-        let (tr, tc) = tiles(h, w)
-        let tileCount = n * tr * tc, blocks = c / 8
-        // Planes copied into zero-bordered ones (one pixel before, up to four after).
-        let pw = 4 * tc + 2, ph = 4 * tr + 2
-        let xs = SendablePointer(UnsafeMutablePointer(mutating: x)), vs = SendablePointer(v)
-        Parallel.chunks(n * blocks, grain: 1) { range in
-            let padded = UnsafeMutablePointer<Float>.allocate(capacity: ph * pw * 8)
-            padded.initialize(repeating: 0, count: ph * pw * 8)
-            let d = UnsafeMutablePointer<SIMD8<Float>>.allocate(capacity: 72), t = d + 36
-            defer { padded.deallocate(); d.deallocate() }
-            let plane36 = tileCount * c
-            for job in range {
-                let image = job / blocks, cb = job % blocks
-                let plane = xs.pointer + (image * blocks + cb) * h * w * 8
-                for y in 0..<h { (padded + ((y + 1) * pw + 1) * 8).update(from: plane + y * w * 8, count: w * 8) }
-                for ty in 0..<tr {
-                    for tx in 0..<tc {
-                        var row = padded + (4 * ty * pw + 4 * tx) * 8
-                        for r in 0..<6 {
-                            for s in 0..<6 { d[r * 6 + s] = load(row + s * 8) }
-                            row += pw * 8
-                        }
-                        for s in 0..<6 { bt(d + s, t + s, 6) }          // Bᵀ·d, column by column
-                        for r in 0..<6 { bt(t + r * 6, d + r * 6, 1) }  // (Bᵀ·d)·B, row by row
-                        let out = vs.pointer + ((image * tr + ty) * tc + tx) * c + cb * 8
-                        for xi in 0..<36 { store(d[xi], out + xi * plane36) }
-                    }
-                }
-            }
+        WinogradKernels.transformInputTiles(x, n: n, c: c, h: h, w: w, outputTile: 4, v) { d in
+            let t = d + 36
+            for s in 0..<6 { bt(d + s, t + s, 6) }          // Bᵀ·d, column by column
+            for r in 0..<6 { bt(t + r * 6, d + r * 6, 1) }  // (Bᵀ·d)·B, row by row
         }
     }
 
@@ -96,41 +68,17 @@ public enum WinogradF4Kernels: EightLaneMemory {
     /// `[n, k, h, w]`.
     public static func transformOutput(_ m: UnsafePointer<Float>, n: Int, k: Int, h: Int, w: Int, bias: UnsafePointer<Float>?, relu: Bool,
                                        _ y: UnsafeMutablePointer<Float>) {
-        let (tr, tc) = tiles(h, w)
-        let tileCount = n * tr * tc, blocks = k / 8
-        let ms = SendablePointer(UnsafeMutablePointer(mutating: m)), ys = SendablePointer(y)
-        let bs = bias.map { SendablePointer(UnsafeMutablePointer(mutating: $0)) }
-        Parallel.chunks(n * blocks, grain: 1) { range in
-            let t = UnsafeMutablePointer<SIMD8<Float>>.allocate(capacity: 28)
-            defer { t.deallocate() }
-            let plane36 = tileCount * k
-            for job in range {
-                let image = job / blocks, kb = job % blocks
-                let plane = ys.pointer + (image * blocks + kb) * h * w * 8
-                let b = bs.map { load($0.pointer + kb * 8) } ?? SIMD8()
-                for ty in 0..<tr {
-                    for tx in 0..<tc {
-                        let src = ms.pointer + ((image * tr + ty) * tc + tx) * k + kb * 8
-                        @inline(__always) func mv(_ xi: Int) -> SIMD8<Float> { load(src + xi * plane36) }
-                        // Aᵀ·m: four rows of six (t[r][q]).
-                        for q in 0..<6 {
-                            let r = at(mv(q), mv(6 + q), mv(12 + q), mv(18 + q), mv(24 + q), mv(30 + q))
-                            t[q] = r.0; t[6 + q] = r.1; t[12 + q] = r.2; t[18 + q] = r.3
-                        }
-                        for r in 0..<4 {
-                            let y0 = 4 * ty + r
-                            guard y0 < h else { break }
-                            let row = t + r * 6
-                            let o = at(row[0], row[1], row[2], row[3], row[4], row[5])
-                            t[24] = o.0; t[25] = o.1; t[26] = o.2; t[27] = o.3
-                            for s in 0..<4 where 4 * tx + s < w {
-                                var value = t[24 + s] + b
-                                if relu { value = value.replacing(with: 0, where: value .< 0) }
-                                store(value, plane + (y0 * w + 4 * tx + s) * 8)
-                            }
-                        }
-                    }
-                }
+        WinogradKernels.transformOutputTiles(m, n: n, k: k, h: h, w: w, outputTile: 4, bias: bias, relu: relu, y) { d in
+            // Aᵀ·m: four rows of six (t[r][q]); then ·A, row by row.
+            let t = d + 36
+            for q in 0..<6 {
+                let r = at(d[q], d[6 + q], d[12 + q], d[18 + q], d[24 + q], d[30 + q])
+                t[q] = r.0; t[6 + q] = r.1; t[12 + q] = r.2; t[18 + q] = r.3
+            }
+            for r in 0..<4 {
+                let row = t + r * 6
+                let o = at(row[0], row[1], row[2], row[3], row[4], row[5])
+                d[4 * r] = o.0; d[4 * r + 1] = o.1; d[4 * r + 2] = o.2; d[4 * r + 3] = o.3
             }
         }
     }

@@ -16,8 +16,10 @@ public enum WinogradKernels: EightLaneMemory {
     /// than whole-batch buffers); `MMKD_WINOGRAD_BLOCK_KB` overrides it.
     nonisolated(unsafe) public static var blockBytes = Int(ProcessInfo.processInfo.environment["MMKD_WINOGRAD_BLOCK_KB"] ?? "").map { $0 << 10 } ?? (8 << 20)
 
-    /// Output tiles of an `h × w` map: ⌈h/2⌉·⌈w/2⌉ per image.
-    @inline(__always) static func tiles(_ h: Int, _ w: Int) -> (rows: Int, columns: Int) { ((h + 1) / 2, (w + 1) / 2) }
+    /// Output tiles of side `outputTile` covering an `h × w` map, per image.
+    @inline(__always) static func tiles(_ h: Int, _ w: Int, outputTile m: Int = 2) -> (rows: Int, columns: Int) {
+        ((h + m - 1) / m, (w + m - 1) / m)
+    }
 
     /// `u[ξ][c][k] = (G·g[k][c]·Gᵀ)[ξ]` for plain weights `[k, c, 3, 3]`, with
     /// G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]]. When `flipped`, the filters of the
@@ -99,43 +101,54 @@ public enum WinogradKernels: EightLaneMemory {
     /// `v[ξ][t][c] = (Bᵀ·d·B)[ξ]` for every tile's 4×4 input patch `d` (zero outside the map), with
     /// Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]]. `x` is NCHW8c `[n, c, h, w]`.
     public static func transformInput(_ x: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int, _ v: UnsafeMutablePointer<Float>) {
-        let (tr, tc) = tiles(h, w)
+        transformInputTiles(x, n: n, c: c, h: h, w: w, outputTile: 2, v) { d in
+            // Bᵀ·d (rows), then ·B (columns).
+            let t = d + 16
+            for s in 0..<4 {
+                t[s] = d[s] - d[8 + s]; t[4 + s] = d[4 + s] + d[8 + s]
+                t[8 + s] = d[8 + s] - d[4 + s]; t[12 + s] = d[4 + s] - d[12 + s]
+            }
+            for row in stride(from: 0, to: 16, by: 4) {
+                d[row] = t[row] - t[row + 2]; d[row + 1] = t[row + 1] + t[row + 2]
+                d[row + 2] = t[row + 2] - t[row + 1]; d[row + 3] = t[row + 1] - t[row + 3]
+            }
+        }
+    }
+
+    /// Fills `v[ξ][t][c]` from NCHW8c `x` `[n, c, h, w]` for output tiles of side `outputTile`:
+    /// `transform` receives each tile's (outputTile + 2)² input patch `d` (row-major, eight channels
+    /// a lane, zero outside the map; room for twice as many values as scratch) and replaces it in
+    /// place by its transform, position ξ at `d[ξ]`.
+    @inline(__always)
+    static func transformInputTiles(_ x: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int, outputTile m: Int,
+                                    _ v: UnsafeMutablePointer<Float>, _ transform: (UnsafeMutablePointer<SIMD8<Float>>) -> Void) {
+        let side = m + 2, positions = side * side
+        let (tr, tc) = tiles(h, w, outputTile: m)
         let tileCount = n * tr * tc, blocks = c / 8
-        // Each plane is copied into a zero-bordered one (one pixel before, up to two after), so
-        // every tile reads a whole 4×4 patch.
-        let pw = 2 * tc + 2, ph = 2 * tr + 2
+        // Each plane is copied into a zero-bordered one (one pixel before, up to `m` after), so
+        // every tile reads a whole patch.
+        let pw = m * tc + 2, ph = m * tr + 2
         let xs = SendablePointer(UnsafeMutablePointer(mutating: x)), vs = SendablePointer(v)
         Parallel.chunks(n * blocks, grain: 1) { range in
             let padded = UnsafeMutablePointer<Float>.allocate(capacity: ph * pw * 8)
             padded.initialize(repeating: 0, count: ph * pw * 8)
-            let d = UnsafeMutablePointer<SIMD8<Float>>.allocate(capacity: 32), t = d + 16
+            let d = UnsafeMutablePointer<SIMD8<Float>>.allocate(capacity: 2 * positions)
             defer { padded.deallocate(); d.deallocate() }
+            let plane = tileCount * c
             for job in range {
                 let image = job / blocks, cb = job % blocks
-                let plane = xs.pointer + (image * blocks + cb) * h * w * 8
-                for y in 0..<h { (padded + ((y + 1) * pw + 1) * 8).update(from: plane + y * w * 8, count: w * 8) }
+                let source = xs.pointer + (image * blocks + cb) * h * w * 8
+                for y in 0..<h { (padded + ((y + 1) * pw + 1) * 8).update(from: source + y * w * 8, count: w * 8) }
                 for ty in 0..<tr {
                     for tx in 0..<tc {
-                        var row = padded + (2 * ty * pw + 2 * tx) * 8
-                        for r in 0..<4 {
-                            d[r * 4] = load(row); d[r * 4 + 1] = load(row + 8); d[r * 4 + 2] = load(row + 16); d[r * 4 + 3] = load(row + 24)
+                        var row = padded + (m * ty * pw + m * tx) * 8
+                        for r in 0..<side {
+                            for s in 0..<side { d[r * side + s] = load(row + s * 8) }
                             row += pw * 8
                         }
-                        // Bᵀ·d (rows), then ·B (columns).
-                        for s in 0..<4 {
-                            t[s] = d[s] - d[8 + s]; t[4 + s] = d[4 + s] + d[8 + s]
-                            t[8 + s] = d[8 + s] - d[4 + s]; t[12 + s] = d[4 + s] - d[12 + s]
-                        }
-                        let tile = (image * tr + ty) * tc + tx
-                        let out = vs.pointer + tile * c + cb * 8
-                        let plane16 = tileCount * c
-                        for r in 0..<4 {
-                            let row = r * 4
-                            store(t[row] - t[row + 2], out + (row) * plane16)
-                            store(t[row + 1] + t[row + 2], out + (row + 1) * plane16)
-                            store(t[row + 2] - t[row + 1], out + (row + 2) * plane16)
-                            store(t[row + 1] - t[row + 3], out + (row + 3) * plane16)
-                        }
+                        transform(d)
+                        let out = vs.pointer + ((image * tr + ty) * tc + tx) * c + cb * 8
+                        for xi in 0..<positions { store(d[xi], out + xi * plane) }
                     }
                 }
             }
@@ -193,36 +206,50 @@ public enum WinogradKernels: EightLaneMemory {
     /// when `relu`, written to `y` in NCHW8c `[n, k, h, w]`.
     public static func transformOutput(_ m: UnsafePointer<Float>, n: Int, k: Int, h: Int, w: Int, bias: UnsafePointer<Float>?, relu: Bool,
                                        _ y: UnsafeMutablePointer<Float>) {
-        let (tr, tc) = tiles(h, w)
+        transformOutputTiles(m, n: n, k: k, h: h, w: w, outputTile: 2, bias: bias, relu: relu, y) { d in
+            // Aᵀ·m: two rows of four; then ·A.
+            let t = d + 16
+            for s in 0..<4 { t[s] = d[s] + d[4 + s] + d[8 + s]; t[4 + s] = d[4 + s] - d[8 + s] - d[12 + s] }
+            for r in 0..<2 {
+                d[2 * r] = t[4 * r] + t[4 * r + 1] + t[4 * r + 2]
+                d[2 * r + 1] = t[4 * r + 1] - t[4 * r + 2] - t[4 * r + 3]
+            }
+        }
+    }
+
+    /// Writes NCHW8c `y` `[n, k, h, w]` from `m[ξ][t][k]` for output tiles of side `outputTile`:
+    /// `transform` receives each tile's (outputTile + 2)² products `d[ξ]` (eight channels a lane;
+    /// room for twice as many values as scratch) and leaves the outputTile² outputs, row-major, at
+    /// the start of `d`; `bias` is added, a ReLU applied when `relu`, and outputs outside the map
+    /// dropped.
+    @inline(__always)
+    static func transformOutputTiles(_ m: UnsafePointer<Float>, n: Int, k: Int, h: Int, w: Int, outputTile size: Int,
+                                     bias: UnsafePointer<Float>?, relu: Bool, _ y: UnsafeMutablePointer<Float>,
+                                     _ transform: (UnsafeMutablePointer<SIMD8<Float>>) -> Void) {
+        let positions = (size + 2) * (size + 2)
+        let (tr, tc) = tiles(h, w, outputTile: size)
         let tileCount = n * tr * tc, blocks = k / 8
         let ms = SendablePointer(UnsafeMutablePointer(mutating: m)), ys = SendablePointer(y)
         let bs = bias.map { SendablePointer(UnsafeMutablePointer(mutating: $0)) }
         Parallel.chunks(n * blocks, grain: 1) { range in
+            let d = UnsafeMutablePointer<SIMD8<Float>>.allocate(capacity: 2 * positions)
+            defer { d.deallocate() }
+            let plane = tileCount * k
             for job in range {
                 let image = job / blocks, kb = job % blocks
-                let plane = ys.pointer + (image * blocks + kb) * h * w * 8
+                let target = ys.pointer + (image * blocks + kb) * h * w * 8
                 let b = bs.map { load($0.pointer + kb * 8) } ?? SIMD8()
-                let plane16 = tileCount * k
-                let t = UnsafeMutablePointer<SIMD8<Float>>.allocate(capacity: 8)
-                defer { t.deallocate() }
                 for ty in 0..<tr {
                     for tx in 0..<tc {
-                        let tile = (image * tr + ty) * tc + tx
-                        let src = ms.pointer + tile * k + kb * 8
-                        // Aᵀ·m: two rows of four.
-                        for s in 0..<4 {
-                            let m0 = load(src + s * plane16), m1 = load(src + (4 + s) * plane16)
-                            let m2 = load(src + (8 + s) * plane16), m3 = load(src + (12 + s) * plane16)
-                            t[s] = m0 + m1 + m2; t[4 + s] = m1 - m2 - m3
-                        }
-                        for r in 0..<2 {
-                            let y0 = 2 * ty + r
-                            guard y0 < h else { continue }
-                            var o0 = t[r * 4] + t[r * 4 + 1] + t[r * 4 + 2] + b
-                            var o1 = t[r * 4 + 1] - t[r * 4 + 2] - t[r * 4 + 3] + b
-                            if relu { o0 = o0.replacing(with: 0, where: o0 .< 0); o1 = o1.replacing(with: 0, where: o1 .< 0) }
-                            store(o0, plane + (y0 * w + 2 * tx) * 8)
-                            if 2 * tx + 1 < w { store(o1, plane + (y0 * w + 2 * tx + 1) * 8) }
+                        let src = ms.pointer + ((image * tr + ty) * tc + tx) * k + kb * 8
+                        for xi in 0..<positions { d[xi] = load(src + xi * plane) }
+                        transform(d)
+                        for r in 0..<size where size * ty + r < h {
+                            for s in 0..<size where size * tx + s < w {
+                                var value = d[r * size + s] + b
+                                if relu { value = value.replacing(with: 0, where: value .< 0) }
+                                store(value, target + ((size * ty + r) * w + size * tx + s) * 8)
+                            }
                         }
                     }
                 }

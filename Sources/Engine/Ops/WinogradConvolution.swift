@@ -77,7 +77,8 @@ public final class WinogradFilters {
     /// True for weights F(2×2, 3×3) computes (see `WinogradPolicy.applies`).
     public static func applies(weight: [Int], stride: (Int, Int) = (1, 1), padding: (Int, Int) = (1, 1),
                                dilation: (Int, Int) = (1, 1), groups: Int = 1) -> Bool {
-        weight.count == 4 && WinogradPolicy.applies(
+        // 3×3 first: the geometry below is only well-formed for filters that fit its 3×3 map.
+        weight.count == 4 && weight[2] == 3 && weight[3] == 3 && WinogradPolicy.applies(
             ConvGeometry(batch: 1, inChannels: weight[1] * groups, height: 3, width: 3, outChannels: weight[0],
                          kernel: (weight[2], weight[3]), stride: stride, padding: padding, dilation: dilation, groups: groups))
     }
@@ -157,7 +158,7 @@ extension Tensor {
     /// plus output channels) stay within `WinogradKernels.blockBytes`: the transforms and products
     /// then work in cache instead of streaming whole-batch buffers through memory.
     private static func forEachImageBlock(n: Int, h: Int, w: Int, outputTile: Int = 2, channels: Int, _ body: (Int, Int, Int) -> Void) {
-        let (tr, tc) = ((h + outputTile - 1) / outputTile, (w + outputTile - 1) / outputTile)
+        let (tr, tc) = WinogradKernels.tiles(h, w, outputTile: outputTile)
         let bytesPerImage = (outputTile + 2) * (outputTile + 2) * tr * tc * channels * MemoryLayout<Float>.stride
         let perBlock = Swift.max(1, Swift.min(n, WinogradKernels.blockBytes / bytesPerImage))
         var first = 0
