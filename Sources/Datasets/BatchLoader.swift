@@ -6,6 +6,8 @@ public struct Batch: @unchecked Sendable {
     public let images: Tensor
     public let labels: [Int]
     public let indices: [Int]
+
+    public init(images: Tensor, labels: [Int], indices: [Int]) { self.images = images; self.labels = labels; self.indices = indices }
 }
 
 /// Decodes and augments batches on background threads while the caller computes.

@@ -79,7 +79,8 @@ public struct ExperimentReport {
 
     /// The method entry MMKD's ARI is computed for: the one named `mmkd`, else the first MMKD entry.
     public var mmkdMethod: ExperimentSpec.Method? {
-        spec.methods.first { $0.method == "mmkd" && $0.name == "mmkd" } ?? spec.methods.first { $0.method == "mmkd" }
+        let mmkd = DistillationMethods.proposed.name
+        return spec.methods.first { $0.method == mmkd && $0.name == mmkd } ?? spec.methods.first { $0.method == mmkd }
     }
 
     /// The name of the student-alone entry, if the grid has one.

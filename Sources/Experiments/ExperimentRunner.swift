@@ -43,19 +43,19 @@ public final class ExperimentRunner {
             let epochs: Int, before: Int
             switch cell.kind {
             case let .teacher(t):
-                let trainer = try SupervisedTrainer(config: teacherConfiguration(t), run: run, resume: true)
-                (before, epochs) = (trainer.nextEpoch, trainer.config.epochs)
+                let trainer = try Trainer.supervised(teacherConfiguration(t), run: run, resume: true)
+                (before, epochs) = (trainer.nextEpoch, trainer.training.epochs)
                 try trainer.train(progress: progress, stopAfter: budget)
                 if trainer.nextEpoch < epochs { return false }
             case let .alone(student, seed):
-                let trainer = try SupervisedTrainer(config: spec.budget.configuration(arch: student, data: spec.data, seed: seed), run: run, resume: true)
-                (before, epochs) = (trainer.nextEpoch, trainer.config.epochs)
+                let trainer = try Trainer.supervised(spec.budget.configuration(arch: student, data: spec.data, seed: seed), run: run, resume: true)
+                (before, epochs) = (trainer.nextEpoch, trainer.training.epochs)
                 try trainer.train(progress: progress, stopAfter: budget)
                 if trainer.nextEpoch < epochs { return false }
             case let .distill(pair, method, seed):
-                let trainer = try DistillationTrainer(config: try distillationConfiguration(pair: pair, method: method, seed: seed), run: run, resume: true)
-                (before, epochs) = (trainer.nextEpoch, trainer.config.training.epochs)
-                _ = try trainer.evaluateTeachers(progress: progress)
+                let trainer = try Trainer.distillation(try distillationConfiguration(pair: pair, method: method, seed: seed), run: run, resume: true)
+                (before, epochs) = (trainer.nextEpoch, trainer.training.epochs)
+                _ = try trainer.distillation!.evaluateTeachers(run: run, testLoader: trainer.testLoader, progress: progress)
                 try trainer.train(progress: progress, stopAfter: budget)
                 if trainer.nextEpoch < epochs { return false }
             }

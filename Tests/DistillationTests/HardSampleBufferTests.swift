@@ -59,16 +59,20 @@ final class HardSampleBufferTests: XCTestCase {
     func testSamplesDistinctSlotsWithTheirCachedTeacherOutputs() {
         var buffer = HardSampleBuffer(capacity: 8, seed: 3)
         let teacher = Tensor.make([8, 3]) { p, _ in for i in 0..<24 { p[i] = Float(i / 3) } }  // row i holds i
+        let map = Tensor.make([8, 2]) { p, _ in for i in 0..<16 { p[i] = Float(100 + i / 2) } }  // row i holds 100 + i
         buffer.offer(images: batch(ids: Array(0..<8)), labels: Array(0..<8).map { $0 % 3 }, studentLogits: logits(Array(repeating: 0, count: 8)),
-                     teacherOutputs: [teacher])
+                     teacherOutputs: [TeacherOutputs(logits: teacher, penultimate: map, hint: map)])
         for _ in 0..<20 {
             let (images, labels, outputs) = buffer.sample(5)
             XCTAssertEqual(images.shape, [5, 1, 2, 2])
             let ids = (0..<5).map { Int(images.scalars[$0 * 4]) }
             XCTAssertEqual(Set(ids).count, 5, "distinct slots")
             XCTAssertEqual(labels, ids.map { $0 % 3 })
-            XCTAssertEqual(outputs[0].shape, [5, 3])
-            XCTAssertEqual((0..<5).map { Int(outputs[0].scalars[$0 * 3]) }, ids, "cached outputs travel with their samples")
+            XCTAssertEqual(outputs.count, 1)
+            XCTAssertEqual(outputs[0].logits.shape, [5, 3])
+            XCTAssertEqual(outputs[0].penultimate.shape, [5, 2])
+            XCTAssertEqual((0..<5).map { Int(outputs[0].logits.scalars[$0 * 3]) }, ids, "cached outputs travel with their samples")
+            XCTAssertEqual((0..<5).map { Int(outputs[0].penultimate.scalars[$0 * 2]) - 100 }, ids)
         }
     }
 

@@ -95,36 +95,29 @@ final class SingleTeacherBaselineTests: XCTestCase {
         let teacher = FrozenTeacher(arch: "resnet14", model: try ModelZoo.make("resnet14", classes: 10), source: "random")
         let outputs = [teacher.outputs(x)]
         XCTAssertEqual(outputs[0].stages.count, 3, "resnet stages 1–3 are kept for AT")
-        for method in [DistillationMethod.kd, .fitnet, .at, .vid, .crd, .semckd, .srrl] {
+        for method in DistillationMethods.all.filter(\.isSingleTeacher) {
             Initialization.seed(6)
             let student = try ModelZoo.make("resnet8", classes: 10)
-            var regressors: [FeatureRegressor] = []
-            if let map = method.regressedMap {
-                let s = withoutGrad { student.features(x).features }, index = map == .hint ? 2 : s.count - 2
-                let t = map == .hint ? outputs[0].hint : outputs[0].penultimate
-                regressors = [FeatureRegressor(studentChannels: s[index].shape[1], teacherChannels: t.shape[1], form: .oneByOne)]
-            }
-            let vid = method != .vid ? [] : Tensor.stagePairs(student: withoutGrad { student.features(x).features }, teacher: outputs[0].stages).map {
-                VariationalInformationLayer(studentChannels: $0.student.shape[1], teacherChannels: $0.teacher.shape[1])
-            }
             let hyper = DistillationHyperparameters(method: method)
-            XCTAssertEqual(hyper.alpha, method == .kd ? 1 : 0, method.rawValue)
-            let objective = MultiTeacherObjective(hyper: hyper, learner: DistillationLearner(student: student, regressors: regressors, vid: vid, semckd: method != .semckd ? nil :
-                CrossLayerAttention(studentChannels: withoutGrad { student.features(x).features }.dropFirst().dropLast().map { $0.shape[1] },
-                                    teacherChannels: outputs[0].stages.map { $0.shape[1] }, batchSize: 8),
-                crd: method != .crd ? nil : ContrastiveRepresentation(studentDim: 64, teacherDim: 64, labels: labels, seed: 1)),
-                                                  teachers: [teacher], metaNetworks: nil)
+            let isKD = method.name == "kd"
+            XCTAssertEqual(hyper.alpha, isKD ? 1 : 0, method.name)
+            var config = DistillationConfiguration(student: "resnet8", data: "synthetic", teachers: [TeacherSpec(arch: "resnet14", checkpoint: "random")], method: method)
+            config.training.batchSize = 8; config.training.seed = 1
+            let features = withoutGrad { student.features(x).features }
+            let setup = MethodSetup(studentFeatures: features, teacherOutputs: outputs, trainingLabels: labels, classes: 10, batchSize: 8, seed: 1, hyper: hyper)
+            let objective = DistillationStep.make(config: config, student: student, teachers: [teacher], setup: setup).objective
             var sgd = OptimizerDriver(SGD(learningRate: 0.01, momentum: 0.9, weightDecay: 5e-4, nesterov: true))
-            let memories = objective.learner.crd.map { ($0.memoryStudent, $0.memoryTeacher) }
+            let crd = objective.learner.parts.first?.1 as? ContrastiveRepresentation
+            let memories = crd.map { ($0.memoryStudent, $0.memoryTeacher) }
             let before = objective.terms(images: x, labels: labels, teacherOutputs: outputs, part: .full(epoch: 1), indices: Array(0..<8))
-            if method != .kd { XCTAssertGreaterThan(before.featureTerm?.item ?? 0, 0, "\(method.rawValue) has its own term") }
+            if !isKD { XCTAssertGreaterThan(before.featureTerm?.item ?? 0, 0, "\(method.name) has its own term") }
             sgd.minimize(before.total, of: objective.learner)
-            if method == .crd {  // the same memories and negatives for the comparison
-                objective.learner.crd!.update(buffers: ["memory_student": memories!.0, "memory_teacher": memories!.1, "step": Tensor.zeros([1])])
+            if let crd {  // the same memories and negatives for the comparison
+                crd.update(buffers: ["memory_student": memories!.0, "memory_teacher": memories!.1, "step": Tensor.zeros([1])])
             }
             let after = withoutGrad { objective.terms(images: x, labels: labels, teacherOutputs: outputs, part: .full(epoch: 1), indices: Array(0..<8)) }
-            XCTAssertLessThan(after.total.item, before.total.item, method.rawValue)
-            if method != .kd { XCTAssertLessThan(after.featureTerm!.item, before.featureTerm!.item, "\(method.rawValue): its own term falls") }
+            XCTAssertLessThan(after.total.item, before.total.item, method.name)
+            if !isKD { XCTAssertLessThan(after.featureTerm!.item, before.featureTerm!.item, "\(method.name): its own term falls") }
         }
     }
 

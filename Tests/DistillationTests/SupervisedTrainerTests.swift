@@ -9,7 +9,7 @@ import NN
 import XCTest
 
 /// Training on a tiny CIFAR-10-format data set written by the test.
-final class SupervisedTrainerTests: XCTestCase {
+final class SupervisedTrainingTests: XCTestCase {
     var folder: String!
 
     override func setUpWithError() throws {
@@ -26,13 +26,13 @@ final class SupervisedTrainerTests: XCTestCase {
     }
 
     func testKilledRunResumesBitIdentically() throws {
-        let straight = try SupervisedTrainer(config: configuration(), run: try RunDirectory(folder + "/runs/a"), resume: false)
+        let straight = try Trainer.supervised(configuration(), run: try RunDirectory(folder + "/runs/a"), resume: false)
         try straight.train(progress: nil)
 
         let runB = try RunDirectory(folder + "/runs/b")
-        let first = try SupervisedTrainer(config: configuration(), run: runB, resume: false)
+        let first = try Trainer.supervised(configuration(), run: runB, resume: false)
         try first.train(progress: nil, stopAfter: 1)          // "killed" after epoch 1
-        let resumed = try SupervisedTrainer(config: configuration(), run: runB, resume: true)
+        let resumed = try Trainer.supervised(configuration(), run: runB, resume: true)
         XCTAssertEqual(resumed.nextEpoch, 1)
         try resumed.train(progress: nil)
 
@@ -59,10 +59,10 @@ final class SupervisedTrainerTests: XCTestCase {
 
     func testResumeRefusesAnotherConfiguration() throws {
         let run = try RunDirectory(folder + "/runs/c")
-        try SupervisedTrainer(config: configuration(), run: run, resume: false).train(progress: nil, stopAfter: 1)
+        try Trainer.supervised(configuration(), run: run, resume: false).train(progress: nil, stopAfter: 1)
         var other = configuration()
         other.learningRate = 0.1
-        XCTAssertThrowsError(try SupervisedTrainer(config: other, run: run, resume: true)) { error in
+        XCTAssertThrowsError(try Trainer.supervised(other, run: run, resume: true)) { error in
             XCTAssertTrue("\(error)".contains("resume.safetensors") && "\(error)".contains("another configuration"), "\(error)")
         }
     }
@@ -70,7 +70,7 @@ final class SupervisedTrainerTests: XCTestCase {
     func testTrainingReducesTheLoss() throws {
         var c = configuration()
         c.epochs = 4; c.milestones = []
-        let trainer = try SupervisedTrainer(config: c, run: try RunDirectory(folder + "/runs/d"), resume: false)
+        let trainer = try Trainer.supervised(c, run: try RunDirectory(folder + "/runs/d"), resume: false)
         try trainer.train(progress: nil)
         let losses = trainer.run.metrics().compactMap { $0["train_loss"] as? Double }
         XCTAssertLessThan(losses.last!, losses.first!)

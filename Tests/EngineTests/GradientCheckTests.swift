@@ -1,4 +1,5 @@
 import Engine
+import TestSupport
 import XCTest
 
 /// Finite-difference checks of every op's first derivative.

@@ -1,4 +1,5 @@
 import Engine
+import TestSupport
 import XCTest
 
 /// Second-order checks: Hessian-vector products through recorded backward passes against finite

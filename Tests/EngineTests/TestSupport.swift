@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import TestSupport
 import XCTest
 
 /// Loads a committed fixture file (written by scripts/make_engine_fixtures.py).
@@ -15,23 +16,6 @@ func fixtureTensor(_ any: Any?, requiresGrad: Bool = false) -> Tensor {
     let shape = (dict["shape"] as! [NSNumber]).map(\.intValue)
     let data = (dict["data"] as! [NSNumber]).map(\.floatValue)
     return Tensor(data, shape: shape, requiresGrad: requiresGrad)
-}
-
-/// Asserts two tensors have one shape and that the L2 norm of their difference is at most
-/// `tolerance` relative to the expected tensor's norm, or at most `absolute` (for results that are
-/// zero up to round-off, such as a bias gradient through training-mode batch norm).
-func assertClose(_ actual: Tensor, _ expected: Tensor, tolerance: Float = 1e-4, absolute: Double = 1e-6, _ message: String = "",
-                 file: StaticString = #filePath, line: UInt = #line) {
-    XCTAssertEqual(actual.shape, expected.shape, "shape \(message)", file: file, line: line)
-    guard actual.shape == expected.shape else { return }
-    let a = actual.scalars, e = expected.scalars
-    var diff: Double = 0, norm: Double = 0
-    for i in 0..<a.count { diff += Double(a[i] - e[i]) * Double(a[i] - e[i]); norm += Double(e[i]) * Double(e[i]) }
-    let rel = diff.squareRoot() / max(norm.squareRoot(), 1e-12)
-    XCTAssertFalse(a.contains { $0.isNaN }, "NaN in result \(message)", file: file, line: line)
-    if diff.squareRoot() > absolute {
-        XCTAssertLessThanOrEqual(rel, Double(tolerance), "relative L2 error \(rel) \(message)", file: file, line: line)
-    }
 }
 
 /// A fixed pseudo-random tensor for tests.

@@ -1,4 +1,5 @@
 import Engine
+import TestSupport
 import XCTest
 
 /// Reproduces the PyTorch 1.13 fixtures of scripts/make_engine_fixtures.py: each op's output and

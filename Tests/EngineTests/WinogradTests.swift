@@ -1,4 +1,5 @@
 import Engine
+import TestSupport
 import XCTest
 
 /// Winograd convolutions against the naive loops and oneDNN's direct convolution: F(2×2, 3×3) and

@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import NN
+import TestSupport
 import XCTest
 
 private let fixtures: [String: Any] = {
@@ -13,11 +14,9 @@ private func tensor(_ any: Any?) -> Tensor {
     return Tensor((d["data"] as! [NSNumber]).map(\.floatValue), shape: (d["shape"] as! [NSNumber]).map(\.intValue))
 }
 
+/// NN fixtures compare against the expected norm floored at 1e-3 (small gradients).
 private func assertClose(_ a: Tensor, _ e: Tensor, _ tol: Float, _ msg: String, file: StaticString = #filePath, line: UInt = #line) {
-    XCTAssertEqual(a.shape, e.shape, msg, file: file, line: line)
-    let diff = zip(a.scalars, e.scalars).map { Double($0 - $1) * Double($0 - $1) }.reduce(0, +).squareRoot()
-    let norm = e.scalars.map { Double($0) * Double($0) }.reduce(0, +).squareRoot()
-    XCTAssertLessThanOrEqual(diff, Double(tol) * max(norm, 1e-3), "\(msg): |Δ| = \(diff), |expected| = \(norm)", file: file, line: line)
+    TestSupport.assertClose(a, e, tolerance: tol, absolute: 0, normFloor: 1e-3, msg, file: file, line: line)
 }
 
 /// Mirrors the fixture script's `Block`.

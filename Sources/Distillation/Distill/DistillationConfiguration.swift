@@ -16,12 +16,12 @@ public struct TeacherSpec: Codable, Sendable, Equatable {
 
 /// Everything that determines a distillation run: the student's training recipe (as
 /// `TrainingConfiguration`) plus the teachers and the method's hyper-parameters.
-public struct DistillationConfiguration: Codable, Sendable, Equatable {
+public struct DistillationConfiguration: RunConfiguration {
     public var training: TrainingConfiguration
     public var teachers: [TeacherSpec]
     public var hyper: DistillationHyperparameters
 
-    public init(student: String, data: String, teachers: [TeacherSpec], method: DistillationMethod) {
+    public init(student: String, data: String, teachers: [TeacherSpec], method: any DistillationMethod) {
         training = TrainingConfiguration(arch: student, data: data)
         self.teachers = teachers
         hyper = DistillationHyperparameters(method: method)
@@ -33,12 +33,14 @@ public enum DistillationError: Error, CustomStringConvertible {
     case badTeacher(String)
     case teacherCount(String)
     case featureShape(String)
+    case unknownMethod(String, known: [String])
 
     public var description: String {
         switch self {
         case let .badTeacher(t): return "--teacher '\(t)': expected ARCH=CHECKPOINT (e.g. resnet32x4=runs/t1/best.safetensors)"
         case let .teacherCount(problem): return "--method \(problem)"
         case let .featureShape(s): return s
+        case let .unknownMethod(name, known): return "unknown method '\(name)'; known: \(known.joined(separator: ", "))"
         }
     }
 }

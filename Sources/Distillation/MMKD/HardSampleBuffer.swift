@@ -15,8 +15,8 @@ public struct HardSampleBuffer {
     /// Stored samples, each `[C, H, W]`.
     public private(set) var images: [Tensor] = []
     public private(set) var labels: [Int] = []
-    /// Per sample, cached teacher tensors (e.g. each teacher's logits and penultimate features).
-    public private(set) var cached: [[Tensor]] = []
+    /// Per sample, each teacher's cached outputs (`TeacherOutputs.cachedParts`, teacher by teacher).
+    private(set) var cached: [[Tensor]] = []
     public var generator: RandomGenerator
 
     public init(capacity: Int = 256, seed: UInt64, officialFill: Bool = false) {
@@ -30,8 +30,13 @@ public struct HardSampleBuffer {
     public var isFull: Bool { count == capacity }
 
     /// Offers a regular batch: appended while filling, else its misclassified samples replace
-    /// random slots. `teacherOutputs` are batched tensors (first dimension = batch) cached per sample.
-    public mutating func offer(images batch: Tensor, labels batchLabels: [Int], studentLogits: Tensor, teacherOutputs: [Tensor] = []) {
+    /// random slots. Each teacher's outputs for the batch are cached per sample.
+    public mutating func offer(images batch: Tensor, labels batchLabels: [Int], studentLogits: Tensor, teacherOutputs: [TeacherOutputs] = []) {
+        offer(images: batch, labels: batchLabels, studentLogits: studentLogits, cachedBatches: teacherOutputs.flatMap(\.cachedParts))
+    }
+
+    /// `offer` with the cached tensors batched (first dimension = batch), teacher by teacher.
+    mutating func offer(images batch: Tensor, labels batchLabels: [Int], studentLogits: Tensor, cachedBatches teacherOutputs: [Tensor]) {
         precondition(batch.shape[0] == batchLabels.count && studentLogits.shape[0] == batchLabels.count,
                      "HardSampleBuffer.offer: \(batch.shape[0]) images, \(batchLabels.count) labels, \(studentLogits.shape[0]) logit rows")
         let n = batchLabels.count
@@ -61,23 +66,40 @@ public struct HardSampleBuffer {
         return Array(slots.prefix(min(k, count)))
     }
 
-    /// A batch of `size` distinct stored samples: images `[size, C, H, W]`, labels, and the cached
-    /// teacher outputs re-batched (one tensor per cached output).
-    public mutating func sample(_ size: Int) -> (images: Tensor, labels: [Int], teacherOutputs: [Tensor]) {
+    /// A batch of `size` distinct stored samples: images `[size, C, H, W]`, labels, and each
+    /// teacher's cached outputs re-batched.
+    public mutating func sample(_ size: Int) -> (images: Tensor, labels: [Int], teacherOutputs: [TeacherOutputs]) {
         precondition(size > 0 && size <= count, "HardSampleBuffer.sample: \(size) samples requested, \(count) stored")
         let slots = drawDistinct(size)
         let batch = Tensor.stack(slots.map { images[$0] })
         let outputs = (0..<(cached.first?.count ?? 0)).map { k in Tensor.stack(slots.map { cached[$0][k] }) }
-        return (batch, slots.map { labels[$0] }, outputs)
+        let teachers = stride(from: 0, to: outputs.count, by: TeacherOutputs.cachedPartCount).map {
+            TeacherOutputs(cachedParts: outputs[$0..<($0 + TeacherOutputs.cachedPartCount)])
+        }
+        return (batch, slots.map { labels[$0] }, teachers)
     }
 }
 
 extension HardSampleBuffer {
-    /// Replaces the contents with stored samples (resuming a run): images `[N, C, H, W]`, labels,
-    /// and each cached output batched `[N, …]`. The generator is left as it is.
-    public mutating func restore(images batch: Tensor, labels stored: [Int], cached outputs: [Tensor]) {
-        precondition(batch.shape[0] == stored.count && (stored.count <= capacity || officialFill), "HardSampleBuffer.restore: \(batch.shape[0]) images, \(stored.count) labels, capacity \(capacity)")
+    /// The contents as named tensors for a resume file: `PREFIX.images` `[N, C, H, W]`,
+    /// `PREFIX.labels`, `PREFIX.cached.J` (the J-th cached tensor of every sample, batched); nothing
+    /// when empty. The generator is saved separately.
+    public func savedTensors(prefix: String) -> [(String, Tensor)] {
+        guard count > 0 else { return [] }
+        var tensors = [(prefix + ".images", Tensor.stack(images)), (prefix + ".labels", Tensor(labels.map(Float.init), shape: [count]))]
+        for j in 0..<(cached.first?.count ?? 0) { tensors.append((prefix + ".cached.\(j)", Tensor.stack(cached.map { $0[j] }))) }
+        return tensors
+    }
+
+    /// Replaces the contents with those `savedTensors(prefix:)` wrote for `teachers` teachers (an
+    /// empty buffer when there are none). The generator is left as it is.
+    public mutating func restore(from tensors: [String: Tensor], prefix: String, teachers: Int) {
         images = []; labels = []; cached = []
-        offer(images: batch, labels: stored, studentLogits: Tensor.zeros([stored.count, 1]), teacherOutputs: outputs)
+        guard let batch = tensors[prefix + ".images"], let stored = tensors[prefix + ".labels"] else { return }
+        let labels = stored.scalars.map { Int($0) }
+        precondition(batch.shape[0] == labels.count && (labels.count <= capacity || officialFill),
+                     "HardSampleBuffer.restore: \(batch.shape[0]) images, \(labels.count) labels, capacity \(capacity)")
+        let outputs = (0..<(teachers * TeacherOutputs.cachedPartCount)).compactMap { tensors[prefix + ".cached.\($0)"] }
+        offer(images: batch, labels: labels, studentLogits: Tensor.zeros([labels.count, 1]), cachedBatches: outputs)
     }
 }

@@ -16,7 +16,7 @@ public struct MMKDMetaStep {
     /// The meta gradients by name for a hard batch (no update, no rollback: see `run`).
     public func metaGradients(objective: MultiTeacherObjective, optimizer: OptimizerDriver<SGD>, images: Tensor, labels: [Int],
                               teacherOutputs: [TeacherOutputs]) -> [String: Tensor] {
-        let nets = objective.metaNetworks!
+        let nets = objective.metaParts!
         let named = nets.namedParameters
         func loss(_ part: MultiTeacherObjective.Part) -> () -> Tensor {
             { objective.terms(images: images, labels: labels, teacherOutputs: teacherOutputs, part: part).total }
@@ -51,7 +51,7 @@ public struct MMKDMetaStep {
         let grads = metaGradients(objective: objective, optimizer: optimizer, images: images, labels: labels, teacherOutputs: teacherOutputs)
         learner.restore(snapshot)
         if let officialBuffers { learner.update(buffers: officialBuffers) }
-        adam.update(objective.metaNetworks!, gradients: grads)
+        adam.update(objective.metaParts!, gradients: grads)
         return grads
     }
 }

@@ -4,22 +4,6 @@ import Foundation
 import Models
 import NN
 
-/// What a distillation method reads from a teacher for one batch, computed without gradients.
-public struct TeacherOutputs {
-    public var logits: Tensor
-    /// The penultimate spatial map (feature index −2), matched by MMKD, CA-MKD and AEKD-feature.
-    public var penultimate: Tensor
-    /// FitNet's hint map (feature index 2).
-    public var hint: Tensor
-    /// The stage maps attention transfer matches (feature indices 1 … −2; empty where not kept,
-    /// as for hard-buffer samples).
-    public var stages: [Tensor]
-
-    public init(logits: Tensor, penultimate: Tensor, hint: Tensor, stages: [Tensor] = []) {
-        self.logits = logits; self.penultimate = penultimate; self.hint = hint; self.stages = stages
-    }
-}
-
 /// A trained network that never trains again: evaluation mode (running BN statistics), no
 /// gradients, loaded from a safetensors or PyTorch `.pth` checkpoint.
 public final class FrozenTeacher {

@@ -64,6 +64,9 @@ public final class Tensor: @unchecked Sendable {
 
     /// True when the plain row-major values exist already (no conversion needed).
     public var hasPlainStorage: Bool { plain != nil }
+    /// Whether the values are held only in a dense channel-blocked oneDNN layout (NCHW8c or
+    /// NCHW16c: which one, and whether a convolution picks one at all, depends on the CPU).
+    public var isChannelBlocked: Bool { denseChannelBlocked != nil }
 
     /// The values laid out as `format`, converting once and keeping the result.
     func data(in format: DNNLFormat) -> UnsafeMutablePointer<Float> {

@@ -1,3 +1,4 @@
+import Datasets
 import Distillation
 import Engine
 import Foundation
@@ -6,71 +7,61 @@ import NN
 
 /// The reference MMKD workload per iteration (`mmkd bench distill`): batch 64, 100 classes, 32×32
 /// synthetic inputs, three teachers, the paper's recipe (β = 100, hard buffer 256, meta every 5).
-/// The ordinary step runs the teachers, the student's MMKD loss, backward, the SGD step and the
-/// buffer update; the meta step is `MMKDMetaStep.run` on a buffer draw (teachers' outputs cached).
+/// Both cases run the trainer's own `MMKDIteration`: the ordinary step is an iteration that is not
+/// due for a meta step (teachers, the student's MMKD loss, backward, the SGD step, the buffer
+/// update); the meta step is `MMKDIteration.metaStep` on a buffer draw (teachers' outputs cached).
 enum DistillBenchCases {
     static let configs: [String: (teacher: String, student: String)] = [
         "paper": ("resnet32x4", "resnet8x4"), "paper-vgg": ("vgg13", "vgg8"), "small": ("resnet20", "resnet8"),
     ]
-    static let batch = 64, classes = 100, teachers = 3, metaFrequency = 5
+    static let batch = 64, classes = 100, teachers = 3
 
     /// Everything one configuration's steps need, built once.
     final class Workload {
-        let teachers: [FrozenTeacher]
-        let objective: MultiTeacherObjective
+        let iteration: MMKDIteration
         var optimizer = OptimizerDriver(SGD(learningRate: 0.05, momentum: 0.9, weightDecay: 5e-4, nesterov: true))
-        var metaStep: MMKDMetaStep
-        var buffer = HardSampleBuffer(capacity: 256, seed: 1)
-        let x: Tensor, labels: [Int], probe: Tensor
+        let x: Batch, probe: Tensor
 
         init(config: String, hypergradient: HypergradientMode, keepGraphs: Bool) {
             let (t, s) = configs[config]!
             Initialization.seed(0)
-            teachers = (0..<DistillBenchCases.teachers).map { _ in FrozenTeacher(arch: t, model: try! ModelZoo.make(t, classes: classes), source: "random") }
+            let teachers = (0..<DistillBenchCases.teachers).map { _ in FrozenTeacher(arch: t, model: try! ModelZoo.make(t, classes: classes), source: "random") }
             let student = try! ModelZoo.make(s, classes: classes)
             var rng = RandomGenerator(seed: 3)
-            x = Tensor.randomNormal([batch, 3, 32, 32], generator: &rng)
-            labels = (0..<batch).map { _ in Int(rng.next() % UInt64(classes)) }
-            let probe = x.slice(axis: 0, 0..<2)
+            let images = Tensor.randomNormal([batch, 3, 32, 32], generator: &rng)
+            x = Batch(images: images, labels: (0..<batch).map { _ in Int(rng.next() % UInt64(classes)) }, indices: Array(0..<batch))
+            let probe = images.slice(axis: 0, 0..<2)
             self.probe = probe
+            var config = DistillationConfiguration(student: s, data: "synthetic", teachers: [], method: MetaLearnedTeacherWeights())
+            config.training.batchSize = batch
+            config.hyper.hypergradient = hypergradient
+            config.hyper.keepReplayGraphs = keepGraphs
             student.eval()
-            let sc = withoutGrad { student.features(probe).features.dropLast().last!.shape[1] }
+            let features = withoutGrad { student.features(probe).features }
             student.train()
-            let tc = teachers[0].outputs(probe).penultimate.shape[1]
-            let learner = DistillationLearner(student: student, regressors: (0..<DistillBenchCases.teachers).map { _ in
-                FeatureRegressor(studentChannels: sc, teacherChannels: tc, form: .oneByOne) })
-            var hyper = DistillationHyperparameters(method: .mmkd)
-            hyper.hypergradient = hypergradient
-            hyper.keepReplayGraphs = keepGraphs
-            objective = MultiTeacherObjective(hyper: hyper, learner: learner, teachers: teachers,
-                                              metaNetworks: MMKDMetaNetworks(teachers: DistillBenchCases.teachers, classes: classes, batchSize: batch))
-            metaStep = MMKDMetaStep(hyper: hyper)
+            let setup = MethodSetup(studentFeatures: features, teacherOutputs: teachers.map { $0.outputs(probe) }, trainingLabels: [],
+                                    classes: classes, batchSize: batch, seed: 0, hyper: config.hyper)
+            iteration = DistillationStep.make(config: config, student: student, teachers: teachers, setup: setup) as! MMKDIteration
             // Fill the buffer with 256 samples and their cached teacher outputs.
+            iteration.buffer = HardSampleBuffer(capacity: 256, seed: 1)
             for _ in 0..<(256 / batch) {
                 let images = Tensor.randomNormal([batch, 3, 32, 32], generator: &rng)
-                let outputs = teachers.map { $0.outputs(images) }
-                buffer.offer(images: images, labels: (0..<batch).map { _ in Int(rng.next() % UInt64(classes)) },
-                             studentLogits: Tensor.zeros([batch, classes]), teacherOutputs: outputs.flatMap { [$0.logits, $0.penultimate] })
+                let fill = Batch(images: images, labels: (0..<batch).map { _ in Int(rng.next() % UInt64(classes)) }, indices: Array(0..<batch))
+                iteration.offer(fill, studentLogits: Tensor.zeros([batch, classes]), teacherOutputs: teachers.map { $0.outputs(images) })
             }
             ordinary()
         }
 
+        /// An iteration not due for a meta step (index 1 of 5).
         func ordinary() {
-            let outputs = teachers.map { $0.outputs(x) }
-            let terms = objective.terms(images: x, labels: labels, teacherOutputs: outputs, part: .full(epoch: 0))
-            optimizer.minimize(terms.total, of: objective.learner)
-            buffer.offer(images: x, labels: labels, studentLogits: terms.studentLogits, teacherOutputs: outputs.flatMap { [$0.logits, $0.penultimate] })
+            _ = try! iteration.run(x, index: 1, batches: 5, epoch: 0, optimizer: &optimizer)
         }
 
         func meta() {
-            let s = buffer.sample(batch)
-            let hard = (0..<DistillBenchCases.teachers).map { k in
-                TeacherOutputs(logits: s.teacherOutputs[2 * k], penultimate: s.teacherOutputs[2 * k + 1], hint: s.teacherOutputs[2 * k + 1])
-            }
-            metaStep.run(objective: objective, optimizer: optimizer, images: s.images, labels: s.labels, teacherOutputs: hard)
+            iteration.metaStep(current: (x.images, x.labels, []), optimizer: optimizer)
             // The meta step frees the teachers' folded weights; the next regular step rebuilds them.
             // A two-image teacher pass charges that rebuild to the meta step.
-            for teacher in teachers { _ = teacher.outputs(probe) }
+            for teacher in iteration.teachers { _ = teacher.outputs(probe) }
         }
     }
 

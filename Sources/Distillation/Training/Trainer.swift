@@ -1,0 +1,204 @@
+import Checkpoints
+import Datasets
+import Engine
+import Foundation
+import Models
+import NN
+
+/// The one training loop: epochs with the multi-step schedule, an iteration per batch (the
+/// `TrainingStep`, the part that varies), evaluation after every epoch, `metrics.jsonl`, `last`/`best`
+/// checkpoints, `resume.safetensors`, progress lines and `summary.md`. It runs supervised training
+/// (`Trainer.supervised`) and every distillation method (`Trainer.distillation`) alike. A run resumed
+/// from `resume.safetensors` (written at the end of every epoch) ends bit-identical to an
+/// uninterrupted one: initialisation, batch order and augmentation are all seeded, and the step
+/// saves its own state with the loop's.
+public final class Trainer {
+    public let configuration: any RunConfiguration
+    public let run: RunDirectory
+    public let step: any TrainingStep
+    public let trainLoader: BatchLoader
+    public let testLoader: BatchLoader
+    public let classNames: [String]
+    public private(set) var optimizer: OptimizerDriver<SGD>
+    public private(set) var nextEpoch = 0
+    public private(set) var bestTop1 = 0.0
+    let schedule: MultiStepLR
+
+    public var training: TrainingConfiguration { configuration.training }
+    /// The network evaluated and checkpointed.
+    public var model: any FeatureClassifier { step.model }
+
+    /// A loop for `step`; with `resume`, continues from the run directory's resume file if there is
+    /// one, else starts afresh (writing `config.json`, dropping old metrics).
+    public init(configuration: any RunConfiguration, run: RunDirectory, step: any TrainingStep, trainLoader: BatchLoader,
+                testLoader: BatchLoader, classNames: [String], resume: Bool) throws {
+        self.configuration = configuration
+        self.run = run
+        self.step = step
+        self.trainLoader = trainLoader
+        self.testLoader = testLoader
+        self.classNames = classNames
+        let t = configuration.training
+        schedule = MultiStepLR(baseRate: t.learningRate, milestones: t.milestones, gamma: t.gamma)
+        optimizer = OptimizerDriver(SGD(learningRate: t.learningRate, momentum: t.momentum, weightDecay: t.weightDecay, nesterov: t.nesterov))
+        if resume, FileManager.default.fileExists(atPath: run.file("resume.safetensors").path) {
+            try loadResumeState()
+        } else {
+            try run.writeJSON(configuration, to: "config.json")
+            try? FileManager.default.removeItem(at: run.file("metrics.jsonl"))
+        }
+    }
+
+    // MARK: Resume state
+
+    func saveResumeState() throws {
+        var tensors = step.learner.stateDict.map { (step.resumePrefix + "." + $0.0, $0.1) }
+        for (name, state) in optimizer.states.sorted(by: { $0.key < $1.key }) {
+            if let b = state.momentumBuffer { tensors.append(("optimizer." + name + ".momentum_buffer", b)) }
+        }
+        var metadata = ["next_epoch": "\(nextEpoch)", "best_top1": "\(bestTop1)",
+                        "config": String(decoding: try JSONEncoder().encode(configuration), as: UTF8.self)]
+        let own = try step.resumeState()
+        tensors += own.tensors
+        metadata.merge(own.metadata) { a, _ in a }
+        try SafeTensors.write(tensors, metadata: metadata, to: run.file("resume.safetensors"))
+    }
+
+    func loadResumeState() throws {
+        let url = run.file("resume.safetensors")
+        let contents = try SafeTensors.read(url)
+        guard let configJSON = contents.metadata["config"] else {
+            throw TrainingError.resumeMismatch(path: url.path, reason: "it holds no run configuration")
+        }
+        guard configuration.matches(json: configJSON) else {
+            throw TrainingError.resumeMismatch(path: url.path, reason: "it was written by a run with another configuration (\(configJSON)); use another --name or drop --resume")
+        }
+        let prefix = step.resumePrefix + "."
+        var learnerState: [String: Tensor] = [:]
+        for (name, t) in contents.tensors {
+            if name.hasPrefix(prefix) { learnerState[String(name.dropFirst(prefix.count))] = t }
+            if name.hasPrefix("optimizer."), name.hasSuffix(".momentum_buffer") {
+                optimizer.states[String(name.dropFirst(10).dropLast(16))] = SGD.State(momentumBuffer: t)
+            }
+        }
+        try ModelCheckpoint.load(learnerState, into: step.learner, path: url.path)
+        try step.restore(from: contents, path: url.path)
+        nextEpoch = Int(contents.metadata["next_epoch"] ?? "0") ?? 0
+        bestTop1 = Double(contents.metadata["best_top1"] ?? "0") ?? 0
+        try run.keepMetrics(throughEpoch: nextEpoch)
+    }
+
+    // MARK: Training
+
+    /// Runs the remaining epochs (all, or `stopAfter` of them); returns the last test result.
+    @discardableResult
+    public func train(progress: ProgressLine? = ProgressLine(), stopAfter: Int? = nil) throws -> EvaluationResult? {
+        var last: EvaluationResult? = nil
+        let t = training
+        let end = stopAfter.map { min(t.epochs, nextEpoch + $0) } ?? t.epochs
+        let metadata = ["arch": t.arch, "classes": "\(classNames.count)", "class_names": classNames.joined(separator: ","), "data": t.data,
+                        "command": CommandLine.arguments.joined(separator: " ")].merging(step.checkpointMetadata) { a, _ in a }
+        let batches = trainLoader.batchCount
+        let label = step.label.isEmpty ? "" : step.label + " "
+        while nextEpoch < end {
+            let epoch = nextEpoch
+            let lr = schedule.rate(epoch: epoch)
+            optimizer.optimizer.learningRate = lr
+            step.learner.train()
+            step.beginEpoch()
+            let start = Date()
+            var seen = 0, correct = 0
+            var lossSum = 0.0
+            var termSums: [(key: String, sum: Double)] = []
+            let iterator = trainLoader.batches(epoch: epoch)
+            var batchIndex = 0
+            while let batch = try iterator.next() {
+                let result = try step.run(batch, index: batchIndex, batches: batches, epoch: epoch, optimizer: &optimizer)
+                let n = Double(batch.labels.count)
+                seen += batch.labels.count
+                correct += Evaluation.correct(result.logits, batch.labels).top1
+                lossSum += Double(result.loss) * n
+                if termSums.isEmpty { termSums = result.terms.map { ($0.key, 0) } }
+                for (i, term) in result.terms.enumerated() { termSums[i].sum += Double(term.value) * n }
+                batchIndex += 1
+                let elapsed = Date().timeIntervalSince(start)
+                let rate = Double(seen) / max(elapsed, 1e-9)
+                let remaining = Double(batches - batchIndex) * Double(t.batchSize) / rate
+                    + Double(end - epoch - 1) * Double(seen) / Double(batchIndex) * Double(batches) / rate
+                let detail = step.progressDetail.isEmpty ? "" : "  " + step.progressDetail
+                progress?.update(String(format: "%@epoch %d/%d  batch %d/%d  %.0f img/s  loss %.4f  acc %.2f%%  lr %.4g%@  ETA %@",
+                                        label, epoch + 1, t.epochs, batchIndex, batches, rate, lossSum / Double(seen),
+                                        100 * Double(correct) / Double(seen), lr, detail, ProgressLine.duration(remaining)))
+            }
+            let trainSeconds = Date().timeIntervalSince(start)
+            let result = try Evaluation.evaluate(step.model, loader: testLoader)
+            last = result
+            nextEpoch = epoch + 1
+            let improved = result.top1 > bestTop1
+            if improved { bestTop1 = result.top1 }
+            let epochMetadata = metadata.merging(["epoch": "\(nextEpoch)", "top1": String(format: "%.2f", result.top1)]) { $1 }
+            try ModelCheckpoint.save(step.model, metadata: epochMetadata, to: run.file("last.safetensors"))
+            if improved { try ModelCheckpoint.save(step.model, metadata: epochMetadata, to: run.file("best.safetensors")) }
+            try step.saveEpochFiles(in: run, metadata: epochMetadata)
+            let d = Double(max(seen, 1))
+            var entry: [String: Any] = [
+                "epoch": nextEpoch, "lr": Double(lr), "train_loss": lossSum / d, "train_top1": 100 * Double(correct) / d,
+                "test_top1": result.top1, "test_top5": result.top5, "test_loss": result.loss,
+                "images_per_s": Double(seen) / trainSeconds, "seconds": Date().timeIntervalSince(start),
+            ]
+            for term in termSums { entry[term.key] = term.sum / d }
+            entry.merge(step.epochMetrics()) { a, _ in a }
+            try run.appendMetrics(entry)
+            try saveResumeState()
+            progress?.update(String(format: "%@epoch %d/%d done  train %.2f%%  test top-1 %.2f%% top-5 %.2f%%  best %.2f%%  %.0f img/s%@",
+                                    label, nextEpoch, t.epochs, 100 * Double(correct) / d, result.top1, result.top5, bestTop1,
+                                    Double(seen) / trainSeconds, step.epochSummary()), force: true)
+            progress?.finish()
+        }
+        try writeSummary()
+        return last
+    }
+
+    /// `summary.md`: what ran (the step's heading), the recipe and the step's settings, the best and
+    /// last accuracy, and the per-epoch table.
+    public func writeSummary() throws {
+        let rows = run.metrics()
+        let t = training
+        var text = step.summaryHeading(t)
+        text += "Epochs \(nextEpoch)/\(t.epochs), batch \(t.batchSize), lr \(t.learningRate) (×\(t.gamma) at \(t.milestones)), momentum \(t.momentum)"
+        text += "\(t.nesterov ? " Nesterov" : ""), weight decay \(t.weightDecay), seed \(t.seed)\(t.trainLimit.map { ", \($0) training images" } ?? ""). "
+        text += step.summaryDetails()
+        text += "\n\n"
+        if let lastRow = rows.last {
+            text += String(format: "Last epoch: test top-1 %.2f%%, top-5 %.2f%%. Best top-1: %.2f%%.\n\n",
+                           lastRow["test_top1"] as? Double ?? 0, lastRow["test_top5"] as? Double ?? 0, bestTop1)
+        }
+        let columns = step.summaryColumns
+        text += "| epoch | lr | train loss | train top-1 | test top-1 | test top-5 | img/s |" + columns.map { " \($0.title) |" }.joined() + "\n"
+        text += "|---:|---:|---:|---:|---:|---:|---:|" + String(repeating: "---|", count: columns.count) + "\n"
+        for r in rows {
+            text += String(format: "| %d | %.4g | %.4f | %.2f | %.2f | %.2f | %.0f |", r["epoch"] as? Int ?? 0, r["lr"] as? Double ?? 0,
+                           r["train_loss"] as? Double ?? 0, r["train_top1"] as? Double ?? 0, r["test_top1"] as? Double ?? 0,
+                           r["test_top5"] as? Double ?? 0, r["images_per_s"] as? Double ?? 0)
+            text += columns.map { " \($0.value(r)) |" }.joined() + "\n"
+        }
+        try run.writeText(text, to: "summary.md")
+    }
+}
+
+extension Trainer {
+    /// Supervised training of `config.arch` from scratch on `config.data`.
+    public static func supervised(_ config: TrainingConfiguration, run: RunDirectory, resume: Bool) throws -> Trainer {
+        let spec = try DatasetSpec(parsing: config.data)
+        let (trainSet, testSet) = try spec.load()
+        let train: any ImageDataset = config.trainLimit.map { SubsetDataset(trainSet, count: $0, seed: config.seed) } ?? trainSet
+        let trainLoader = BatchLoader(dataset: train, batchSize: config.batchSize, shuffle: true, dropLast: false,
+                                      pipeline: spec.pipeline(train: true), seed: config.seed, workers: config.loaderThreads)
+        let testLoader = BatchLoader(dataset: testSet, batchSize: 256, shuffle: false, dropLast: false,
+                                     pipeline: spec.pipeline(train: false), seed: 0, workers: config.loaderThreads)
+        Initialization.seed(config.seed)
+        let model = try ModelZoo.make(config.arch, classes: trainSet.classCount)
+        return try Trainer(configuration: config, run: run, step: SupervisedStep(model: model), trainLoader: trainLoader,
+                           testLoader: testLoader, classNames: trainSet.classNames, resume: resume)
+    }
+}

@@ -1,0 +1,13 @@
+/// Why a training run stopped early.
+public enum TrainingError: Error, CustomStringConvertible {
+    case nonFiniteLoss(epoch: Int, batch: Int, value: Float)
+    case resumeMismatch(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .nonFiniteLoss(epoch, batch, value):
+            return "the loss became \(value) at epoch \(epoch + 1), batch \(batch + 1); the last good checkpoints are kept (try a lower --lr)"
+        case let .resumeMismatch(path, reason): return "\(path): cannot resume: \(reason)"
+        }
+    }
+}

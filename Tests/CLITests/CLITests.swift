@@ -1,0 +1,116 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// The `mmkd` executable as a user runs it: every subcommand's argument errors (a non-zero exit and
+/// a message naming the flag), and tiny real runs of train, eval, distill, import-torch, run and
+/// report on a CIFAR-format data set written by the test.
+final class CLITests: XCTestCase {
+    var folder: String!
+
+    override func setUpWithError() throws {
+        folder = NSTemporaryDirectory() + "mmkd-cli-\(UUID().uuidString)"
+        try TinyCIFAR.write(to: folder, seed: 21)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: folder) }
+
+    /// The `mmkd` built beside this test bundle.
+    var executable: URL {
+        get throws {
+            let dir = Bundle.main.bundleURL
+            for candidate in [dir, dir.deletingLastPathComponent()].map({ $0.appendingPathComponent("mmkd") })
+            where FileManager.default.isExecutableFile(atPath: candidate.path) {
+                return candidate
+            }
+            struct Missing: Error, CustomStringConvertible { let description: String }
+            throw Missing(description: "no mmkd executable in \(dir.path); build it with `swift build --build-tests`")
+        }
+    }
+
+    /// Runs `mmkd ARGS`; returns the exit status and both streams.
+    func mmkd(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
+        let process = Process()
+        process.executableURL = try executable
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: folder)
+        var environment = ProcessInfo.processInfo.environment
+        environment["MMKD_THREADS"] = "1"
+        process.environment = environment
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out; process.standardError = err
+        try process.run()
+        let outData = out.fileHandleForReading.readDataToEndOfFile(), errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    }
+
+    func assertFails(_ arguments: [String], saying text: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let r = try mmkd(arguments)
+        XCTAssertNotEqual(r.status, 0, "mmkd \(arguments.joined(separator: " ")) should fail", file: file, line: line)
+        XCTAssertTrue((r.err + r.out).contains(text), "mmkd \(arguments.joined(separator: " ")): expected '\(text)' in:\n\(r.err)\(r.out)", file: file, line: line)
+    }
+
+    func testEverySubcommandNamesItsArgumentErrors() throws {
+        let data = "cifar10:\(folder!)"
+        try assertFails(["train", "--arch", "resnet9", "--data", data], saying: "unknown architecture 'resnet9'")
+        try assertFails(["train", "--arch", "resnet8", "--data", data, "--epochs", "0"], saying: "--epochs must be positive")
+        try assertFails(["train", "--arch", "resnet8", "--data", "nowhere:/x"], saying: "nowhere")
+        try assertFails(["distill", "--student", "resnet8", "--method", "mmdk", "--teacher", "resnet8=x", "--data", data], saying: "unknown method 'mmdk'")
+        try assertFails(["distill", "--student", "resnet8", "--method", "mmkd", "--data", data], saying: "--teacher")
+        try assertFails(["distill", "--student", "resnet8", "--method", "mmkd", "--teacher", "resnet8=\(folder!)/none.safetensors", "--data", data],
+                        saying: "no file at")
+        try assertFails(["eval", "--arch", "resnet9", "--checkpoint", "x.safetensors", "--data", data], saying: "unknown architecture 'resnet9'")
+        try assertFails(["run", folder + "/none.yaml"], saying: "none.yaml")
+        try assertFails(["report", folder + "/no-experiment"], saying: "no-experiment")
+        try assertFails(["import-torch", folder + "/none.pth", "--arch", "resnet8"], saying: "none.pth")
+        try assertFails(["gradcam", "--model", "bad", "--data", data], saying: "LABEL=ARCH=CHECKPOINT")
+        try assertFails(["bench", "nothing"], saying: "nothing")
+    }
+
+    func testTinyRunsOfEverySubcommand() throws {
+        let data = "cifar10:\(folder!)"
+        let recipe = ["--data", data, "--epochs", "1", "--batch-size", "8", "--milestones", "", "--loader-threads", "1", "--runs-dir", folder + "/runs"]
+        var r = try mmkd(["train", "--arch", "resnet8", "--seed", "1", "--name", "teacher"] + recipe)
+        XCTAssertEqual(r.status, 0, r.err)
+        let teacher = folder + "/runs/teacher/best.safetensors"
+        for file in ["config.json", "metrics.jsonl", "summary.md", "best.safetensors", "last.safetensors", "resume.safetensors"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: folder + "/runs/teacher/" + file), file)
+        }
+
+        r = try mmkd(["eval", "--arch", "resnet8", "--checkpoint", teacher, "--data", data, "--loader-threads", "1"])
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertTrue(r.out.contains("(16 images): top-1"), r.out)
+
+        r = try mmkd(["distill", "--student", "resnet8", "--teacher", "resnet8=\(teacher)", "--teacher", "resnet8=\(teacher)", "--method", "mmkd",
+                      "--buffer-size", "16", "--meta-freq", "2", "--name", "mmkd"] + recipe)
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertTrue(r.out.contains("with mmkd") && r.out.contains("ensemble of 2"), r.out)
+        let metrics = try String(contentsOfFile: folder + "/runs/mmkd/metrics.jsonl", encoding: .utf8)
+        XCTAssertTrue(metrics.contains("\"meta_steps\":3"), "5 batches, meta every 2: iterations 0, 2, 4\n\(metrics)")
+
+        let pth = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("CheckpointsTests/Fixtures/resnet8.pth").path
+        try FileManager.default.copyItem(atPath: pth, toPath: folder + "/resnet8.pth")
+        r = try mmkd(["import-torch", folder + "/resnet8.pth", "--arch", "resnet8"])
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: folder + "/resnet8.safetensors"))
+
+        let yaml = """
+        name: cli
+        data: \(data)
+        seeds: [1]
+        budget: {epochs: 1, batch_size: 8, milestones: [], loader_threads: 1}
+        teachers: [{name: t, arch: resnet8, checkpoint: \(teacher)}]
+        pairs: [{student: resnet8, teachers: [t]}]
+        methods: [alone, kd]
+        """
+        try yaml.write(toFile: folder + "/cli.yaml", atomically: true, encoding: .utf8)
+        r = try mmkd(["run", folder + "/cli.yaml", "--output", folder + "/experiment"])
+        XCTAssertEqual(r.status, 0, r.err)
+        r = try mmkd(["report", folder + "/experiment", "--gradcam-images", "0"])
+        XCTAssertEqual(r.status, 0, r.err)
+        let report = try String(contentsOfFile: folder + "/experiment/report.md", encoding: .utf8)
+        XCTAssertTrue(report.contains("kd") && report.contains("alone"), report)
+    }
+}
