@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Checks that another package can depend on this one the normal way: tags a clone of the current
+# commit as 1.0.0, writes a scratch package that depends on it with `from: "1.0.0"` (a versioned
+# dependency: SwiftPM refuses unsafe build flags there, unlike a path or branch dependency),
+# imports Distillation, builds it and runs it.
+#   scripts/check_dependent_package.sh [WORK_DIR]
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+work=${1:-$(mktemp -d)}
+rm -rf "$work/mmkd" "$work/consumer"
+git clone -q "$repo" "$work/mmkd"
+git -C "$work/mmkd" -c user.name=check -c user.email=check@localhost tag -a 1.0.0 -m "dependency check"
+mkdir -p "$work/consumer/Sources/Consumer"
+cat > "$work/consumer/Package.swift" <<SWIFT
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Consumer",
+    dependencies: [.package(url: "file://$work/mmkd", from: "1.0.0")],
+    targets: [.executableTarget(name: "Consumer", dependencies: [.product(name: "Distillation", package: "mmkd")])]
+)
+SWIFT
+cat > "$work/consumer/Sources/Consumer/main.swift" <<'SWIFT'
+import Distillation
+
+print("methods:", DistillationMethods.names.joined(separator: " "))
+SWIFT
+cd "$work/consumer"
+swift build -c release 2>&1 | tail -n 3
+.build/release/Consumer
