@@ -10,10 +10,18 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
 swift test -c release --skip-build --disable-swift-testing "$@" 2>&1 | tee "$log" || status=$?
-summary=$(grep -E "^[[:space:]]*Executed [0-9]+ tests?, with [0-9]+ failures?" "$log" | tail -n 1 || true)
-if [ -n "$summary" ]; then
-    executed=$(echo "$summary" | sed -E 's/.*Executed ([0-9]+) tests?.*/\1/')
-    failed=$(echo "$summary" | sed -E 's/.*with ([0-9]+) failures?.*/\1/')
-    echo "$((executed - failed)) passed, $failed failed"
-fi
+# The run-time-dispatched kernels once more with their portable build forced.
+portable=$(mktemp)
+trap 'rm -f "$log" "$portable"' EXIT
+echo "test.sh: the engine's kernel tests again with MMKD_PORTABLE_KERNELS=1"
+MMKD_PORTABLE_KERNELS=1 swift test -c release --skip-build --disable-swift-testing \
+    --filter "KernelDispatchTests|KernelOracleTests|BlockedLayoutTests|GradientCheckTests|SecondOrderTests|WinogradTests" 2>&1 | tee "$portable" || status=$?
+executed=0; failed=0
+for f in "$log" "$portable"; do
+    summary=$(grep -E "^[[:space:]]*Executed [0-9]+ tests?, with [0-9]+ failures?" "$f" | tail -n 1 || true)
+    [ -n "$summary" ] || continue
+    executed=$((executed + $(echo "$summary" | sed -E 's/.*Executed ([0-9]+) tests?.*/\1/')))
+    failed=$((failed + $(echo "$summary" | sed -E 's/.*with ([0-9]+) failures?.*/\1/')))
+done
+echo "$((executed - failed)) passed, $failed failed"
 exit "$status"

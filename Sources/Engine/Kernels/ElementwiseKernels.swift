@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Raw-pointer elementwise kernels. No autodiff, no shapes beyond what is passed in.
@@ -5,7 +6,7 @@ public enum ElementwiseKernels {
     public enum Binary: Sendable { case add, sub, mul, div, max, min, pow, greater, equal, maskPositive }
     public enum Unary: Sendable { case neg, exp, log, sqrt, rsqrt, abs, relu, sign, sigmoid, tanh, square, reciprocal }
 
-    @inline(__always) static func apply(_ op: Binary, _ a: Float, _ b: Float) -> Float {
+    @inline(__always) package static func apply(_ op: Binary, _ a: Float, _ b: Float) -> Float {
         switch op {
         case .add: return a + b
         case .sub: return a - b
@@ -98,39 +99,25 @@ public enum ElementwiseKernels {
         }
     }
 
-    @inline(__always)
-    static func row(_ op: Binary, _ a: UnsafePointer<Float>, _ ia: Int, _ b: UnsafePointer<Float>, _ ib: Int,
-                    _ out: UnsafeMutablePointer<Float>, _ n: Int) {
-        switch (ia, ib) {
-        case (1, 1):
-            switch op {
-            case .add: for i in 0..<n { out[i] = a[i] + b[i] }
-            case .sub: for i in 0..<n { out[i] = a[i] - b[i] }
-            case .mul: for i in 0..<n { out[i] = a[i] * b[i] }
-            case .div: for i in 0..<n { out[i] = a[i] / b[i] }
-            case .maskPositive: for i in 0..<n { out[i] = b[i] > 0 ? a[i] : 0 }
-            default: for i in 0..<n { out[i] = apply(op, a[i], b[i]) }
-            }
-        case (1, 0):
-            let s = b[0]
-            switch op {
-            case .add: for i in 0..<n { out[i] = a[i] + s }
-            case .sub: for i in 0..<n { out[i] = a[i] - s }
-            case .mul: for i in 0..<n { out[i] = a[i] * s }
-            case .div: for i in 0..<n { out[i] = a[i] / s }
-            default: for i in 0..<n { out[i] = apply(op, a[i], s) }
-            }
-        case (0, 1):
-            let s = a[0]
-            switch op {
-            case .add: for i in 0..<n { out[i] = s + b[i] }
-            case .sub: for i in 0..<n { out[i] = s - b[i] }
-            case .mul: for i in 0..<n { out[i] = s * b[i] }
-            default: for i in 0..<n { out[i] = apply(op, s, b[i]) }
-            }
-        default:
-            for i in 0..<n { out[i] = apply(op, a[i * ia], b[i * ib]) }
+    /// The code `mmkd_binary_row` (CKernels) knows the op by, or nil.
+    @inline(__always) static func kernelCode(_ op: Binary) -> Int32? {
+        switch op {
+        case .add: return Int32(MMKD_BINARY_ADD)
+        case .sub: return Int32(MMKD_BINARY_SUB)
+        case .mul: return Int32(MMKD_BINARY_MUL)
+        case .div: return Int32(MMKD_BINARY_DIV)
+        case .maskPositive: return Int32(MMKD_BINARY_MASK_POSITIVE)
+        default: return nil
         }
+    }
+
+    /// One row `out[i] = op(a[i·ia], b[i·ib])`: the common contiguous and broadcast-scalar cases in
+    /// CKernels (AVX2 or portable, chosen at run time), everything else here.
+    @inline(__always)
+    package static func row(_ op: Binary, _ a: UnsafePointer<Float>, _ ia: Int, _ b: UnsafePointer<Float>, _ ib: Int,
+                    _ out: UnsafeMutablePointer<Float>, _ n: Int) {
+        if let code = kernelCode(op), mmkd_binary_row(code, a, ia, b, ib, out, n) != 0 { return }
+        for i in 0..<n { out[i] = apply(op, a[i * ia], b[i * ib]) }
     }
 
     /// Sums `x` (of `shape`) into `out`, whose element strides over `shape` are `outStrides` (0 on the

@@ -1,3 +1,5 @@
+import CKernels
+
 /// How per-channel kernels see an activation buffer: `n` images of `c` channels and `hw` positions,
 /// with channels grouped in blocks of `block` lanes (1 = plain NCHW; 8 or 16 = oneDNN's NCHW{8,16}c).
 /// Value (image, channel, position) sits at `((image·c/block + channel/block)·hw + position)·block +
@@ -30,26 +32,10 @@ public enum NormalizationKernels: EightLaneMemory {
         case maskedSumAndCenteredDot(UnsafePointer<Float>, center: UnsafePointer<Float>, mask: UnsafePointer<Float>)
     }
 
-    /// Sums over `count` vectors of eight lanes, `step` floats apart, for one reduction mode (the
-    /// mode switch sits outside the loops so each loop vectorises on its own).
+    /// The eight lanes of `v` as a float pointer.
     @inline(__always)
-    static func reduceVectors(_ mode: Int, _ p: UnsafePointer<Float>, _ q: UnsafePointer<Float>, _ mask: UnsafePointer<Float>,
-                              shift: SIMD8<Float>, count: Int, step: Int) -> (SIMD8<Float>, SIMD8<Float>) {
-        var va = SIMD8<Float>(), vb = SIMD8<Float>(), at = 0
-        switch mode {
-        case 0:
-            for _ in 0..<count { va += load(p + at); at += step }
-        case 1:
-            for _ in 0..<count { let d = load(p + at) - shift; va += d; vb += d * d; at += step }
-        case 2:
-            for _ in 0..<count { let x = load(p + at); va += x; vb += x * (load(q + at) - shift); at += step }
-        default:
-            for _ in 0..<count {
-                let x = load(p + at).replacing(with: 0, where: load(mask + at) .<= 0)
-                va += x; vb += x * (load(q + at) - shift); at += step
-            }
-        }
-        return (va, vb)
+    static func withLanes<R>(_ v: inout SIMD8<Float>, _ body: (UnsafeMutablePointer<Float>) -> R) -> R {
+        withUnsafeMutablePointer(to: &v) { $0.withMemoryRebound(to: Float.self, capacity: 8, body) }
     }
 
     /// Per-channel sums over images and positions (Float within a chunk, Double across chunks).
@@ -80,24 +66,44 @@ public enum NormalizationKernels: EightLaneMemory {
                     let count = plain ? l.hw / 8 : l.hw, step = plain ? 8 : l.block
                     let shift: SIMD8<Float> = m == 0 ? SIMD8() : (plain ? SIMD8(repeating: cp.pointer[channel]) : load(cp.pointer + channel))
                     var a = SIMD8<Double>(), b = SIMD8<Double>()
-                    for image in 0..<l.n {
-                        let offset = l.chunk(image, cb) + v
-                        let (va, vb) = reduceVectors(m, xs.pointer + offset, op.pointer + offset, mp.pointer + offset,
-                                                     shift: shift, count: count, step: step)
-                        if plain {
-                            var ta = va.sum(), tb = vb.sum()
-                            let p = xs.pointer + offset, q = op.pointer + offset, mk = mp.pointer + offset
-                            for i in (count * 8)..<l.hw {
-                                switch m {
-                                case 0: ta += p[i]
-                                case 1: let d = p[i] - shift[0]; ta += d; tb += d * d
-                                case 2: ta += p[i]; tb += p[i] * (q[i] - shift[0])
-                                default: let xv = mk[i] > 0 ? p[i] : 0; ta += xv; tb += xv * (q[i] - shift[0])
-                                }
+                    if !plain {
+                        // Blocked: every image's eight channel sums in one CKernels call.
+                        var shiftLanes = shift
+                        let offset = l.chunk(0, cb) + v, imageStride = l.chunk(1, cb) - l.chunk(0, cb)
+                        withLanes(&shiftLanes) { sp in
+                            withUnsafeMutablePointer(to: &a) { ap in withUnsafeMutablePointer(to: &b) { bp in
+                                ap.withMemoryRebound(to: Double.self, capacity: 8) { ad in bp.withMemoryRebound(to: Double.self, capacity: 8) { bd in
+                                    mmkd_reduce_vectors_over_images(Int32(m), xs.pointer + offset, op.pointer + offset, mp.pointer + offset, sp,
+                                                                    l.n, imageStride, count, step, ad, bd)
+                                } }
+                            } }
+                        }
+                    }
+                    if plain {
+                        // Plain: each image's eight lane sums from one CKernels call, then the lanes and
+                        // the positions past the last full vector, image by image.
+                        withUnsafeTemporaryAllocation(of: Float.self, capacity: 16 * l.n) { lanesBuffer in
+                            let va = lanesBuffer.baseAddress!, vb = va + 8 * l.n
+                            var shiftLanes = shift
+                            let offset = l.chunk(0, cb) + v, imageStride = l.chunk(1, cb) - l.chunk(0, cb)
+                            withLanes(&shiftLanes) { sp in
+                                mmkd_reduce_vectors_per_image(Int32(m), xs.pointer + offset, op.pointer + offset, mp.pointer + offset, sp,
+                                                              l.n, imageStride, count, step, va, vb)
                             }
-                            a[0] += Double(ta); b[0] += Double(tb)
-                        } else {
-                            a += SIMD8<Double>(va); b += SIMD8<Double>(vb)
+                            for image in 0..<l.n {
+                                let offset = l.chunk(image, cb) + v
+                                var ta = load(va + 8 * image).sum(), tb = load(vb + 8 * image).sum()
+                                let p = xs.pointer + offset, q = op.pointer + offset, mk = mp.pointer + offset
+                                for i in (count * 8)..<l.hw {
+                                    switch m {
+                                    case 0: ta += p[i]
+                                    case 1: let d = p[i] - shift[0]; ta += d; tb += d * d
+                                    case 2: ta += p[i]; tb += p[i] * (q[i] - shift[0])
+                                    default: let xv = mk[i] > 0 ? p[i] : 0; ta += xv; tb += xv * (q[i] - shift[0])
+                                    }
+                                }
+                                a[0] += Double(ta); b[0] += Double(tb)
+                            }
                         }
                     }
                     for lane in 0..<lanes { fs.pointer[channel + lane] = a[lane]; sc?.pointer[channel + lane] = b[lane] }
@@ -136,26 +142,22 @@ public enum NormalizationKernels: EightLaneMemory {
     }
 
     /// One channel-map loop over `count` vectors `step` floats apart, for one combination of
-    /// options (chosen outside the loop so each variant vectorises on its own).
+    /// options (CKernels' `mmkd_map_vectors`, AVX2 or portable, chosen at run time).
     @inline(__always)
     static func mapVectors(_ p: UnsafePointer<Float>, _ q: UnsafePointer<Float>?, _ mask: UnsafePointer<Float>?, relu: Bool,
                            a: SIMD8<Float>, k: SIMD8<Float>, center: SIMD8<Float>, b: SIMD8<Float>, _ o: UnsafeMutablePointer<Float>, count: Int, step: Int) {
-        var at = 0
+        let variant: Int32
         switch (q, mask, relu) {
-        case (nil, nil, false):
-            for _ in 0..<count { store(load(p + at) * a + b, o + at); at += step }
-        case (nil, nil, true):
-            for _ in 0..<count { let r = load(p + at) * a + b; store(r.replacing(with: 0, where: r .< 0), o + at); at += step }
-        case (let q?, nil, _):
-            for _ in 0..<count { store(load(p + at) * a + (load(q + at) - center) * k + b, o + at); at += step }
-        case (let q?, let mask?, _):
-            for _ in 0..<count {
-                let x = load(p + at).replacing(with: 0, where: load(mask + at) .<= 0)
-                store(x * a + (load(q + at) - center) * k + b, o + at); at += step
-            }
-        default:
-            preconditionFailure("channelMap: a mask needs a second input")
+        case (nil, nil, false): variant = 0
+        case (nil, nil, true): variant = 1
+        case (_?, nil, _): variant = 2
+        case (_?, _?, _): variant = 3
+        default: preconditionFailure("channelMap: a mask needs a second input")
         }
+        var a = a, k = k, center = center, b = b
+        withLanes(&a) { ap in withLanes(&k) { kp in withLanes(&center) { cp in withLanes(&b) { bp in
+            mmkd_map_vectors(variant, p, q ?? p, mask ?? p, ap, kp, cp, bp, o, count, step)
+        } } } }
     }
 
     /// `out = x'·scale[c] + (y − yCenter[c])·yScale[c] + shift[c]` per channel, where `x' = x` or, with

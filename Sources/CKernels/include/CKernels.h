@@ -1,0 +1,45 @@
+#ifndef MMKD_CKERNELS_H
+#define MMKD_CKERNELS_H
+
+#include <stddef.h>
+
+/// Element-wise operations of `mmkd_binary_row` (the codes `ElementwiseKernels.Binary` passes).
+enum {
+    MMKD_BINARY_ADD = 0,
+    MMKD_BINARY_SUB = 1,
+    MMKD_BINARY_MUL = 2,
+    MMKD_BINARY_DIV = 3,
+    MMKD_BINARY_MASK_POSITIVE = 4,
+};
+
+/// One row of a broadcasting binary operation: `out[i] = a[i·ia] op b[i·ib]` for `n` values, with
+/// `ia` and `ib` each 0 (a broadcast scalar) or 1 (contiguous). The plain IEEE operation, one rounding
+/// per value (no contraction, no reassociation), so every path gives the same bits. Runs an AVX2
+/// build of the loops when the CPU has AVX2 and FMA and `MMKD_PORTABLE_KERNELS` is unset, else a
+/// portable one. Returns 0, touching nothing, for a case it does not handle (another stride, or
+/// mask-positive with a broadcast operand); the caller then runs its own loop.
+int mmkd_binary_row(int op, const float *a, ptrdiff_t ia, const float *b, ptrdiff_t ib, float *out, ptrdiff_t n);
+
+/// Channel reductions of batch norm over `count` vectors of eight lanes, `step` floats apart, each
+/// lane summed on its own in Float, in order, for each of `images` images `imageStride` floats apart:
+/// mode 0: va += p;  1: d = p − shift, va += d, vb += d·d;  2: va += p, vb += p·(q − shift);
+/// 3: as 2 with p zeroed where mask ≤ 0. Image i's eight lane sums go to `va + 8i` and `vb + 8i`.
+void mmkd_reduce_vectors_per_image(int mode, const float *p, const float *q, const float *mask, const float *shift,
+                                   ptrdiff_t images, ptrdiff_t imageStride, ptrdiff_t count, ptrdiff_t step, float *va, float *vb);
+
+/// The same, with each image's eight lane sums added in Double to `first` and `second` (eight each, overwritten), image by image.
+void mmkd_reduce_vectors_over_images(int mode, const float *p, const float *q, const float *mask, const float *shift,
+                                     ptrdiff_t images, ptrdiff_t imageStride, ptrdiff_t count, ptrdiff_t step,
+                                     double *first, double *second);
+
+/// Channel maps of batch norm over `count` vectors of eight lanes, `step` floats apart (as
+/// `NormalizationKernels.mapVectors`), with per-lane coefficients a, k, center, b (eight each):
+/// variant 0: o = p·a + b;  1: the same clamped at 0;  2: o = p·a + (q − center)·k + b;
+/// 3: as 2 with p zeroed where mask ≤ 0.
+void mmkd_map_vectors(int variant, const float *p, const float *q, const float *mask, const float *a, const float *k,
+                      const float *center, const float *b, float *o, ptrdiff_t count, ptrdiff_t step);
+
+/// 1 when the AVX2 builds of the kernels run, 0 when the portable ones do.
+int mmkd_kernels_use_avx2(void);
+
+#endif
