@@ -5,7 +5,7 @@ import XCTest
 /// Reproduces the PyTorch 1.13 fixtures of scripts/make_engine_fixtures.py: each op's output and
 /// the gradients of ⟨output, R⟩, and the second-order results of a small network.
 final class TorchFixtureTests: XCTestCase {
-    static let fixtures: [String: Any] = try! loadFixtures("engine_fixtures")
+    nonisolated(unsafe) static let fixtures: [String: Any] = try! loadFixtures("engine_fixtures")
 
     /// Compares one recorded op case with `op` applied to its inputs.
     func check(_ name: String, tolerance: Float = 1e-4, file: StaticString = #filePath, line: UInt = #line,

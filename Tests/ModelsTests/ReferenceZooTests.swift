@@ -11,8 +11,8 @@ final class ReferenceZooTests: XCTestCase {
         let url = Bundle.module.url(forResource: name, withExtension: "json", subdirectory: "Fixtures")!
         return try! JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
     }
-    static let stateDicts = load("state_dicts")
-    static let forward = load("forward_fixtures")["models"] as! [String: Any]
+    nonisolated(unsafe) static let stateDicts = load("state_dicts")
+    nonisolated(unsafe) static let forward = load("forward_fixtures")["models"] as! [String: Any]
 
     /// The fixtures' closed-form fill of state-dict entry `j`.
     static func fill(name: String, shape: [Int], index j: Int) -> Tensor {

@@ -4,7 +4,8 @@ import NN
 import TestSupport
 import XCTest
 
-private let fixtures: [String: Any] = {
+/// Read once; never mutated.
+nonisolated(unsafe) private let fixtures: [String: Any] = {
     let url = Bundle.module.url(forResource: "nn_fixtures", withExtension: "json", subdirectory: "Fixtures")!
     return try! JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
 }()
