@@ -3,14 +3,14 @@
 /// `backward(gradOutput, output, needed)` returns one gradient per input (nil where `needed` is false
 /// or the input gets no gradient). It must be written with differentiable `Tensor` ops only: when the
 /// backward pass records a graph, its results are differentiated again.
-public final class GradFunction {
-    public typealias Backward = (_ gradOutput: Tensor, _ output: Tensor, _ needed: [Bool]) -> [Tensor?]
+package final class GradFunction {
+    package typealias Backward = (_ gradOutput: Tensor, _ output: Tensor, _ needed: [Bool]) -> [Tensor?]
 
-    public let name: String
-    public private(set) var inputs: [Tensor]
+    package let name: String
+    package private(set) var inputs: [Tensor]
     private(set) var backward: Backward
     /// True once a backward pass that did not retain the graph went through this node.
-    public private(set) var isReleased = false
+    package private(set) var isReleased = false
 
     init(name: String, inputs: [Tensor], backward: @escaping Backward) {
         self.name = name
@@ -30,7 +30,7 @@ public final class GradFunction {
 extension Tensor {
     /// Wraps freshly computed storage as the output of an op, recording `backward` when recording is
     /// on and some input requires gradients.
-    public static func recorded(_ name: String, storage: TensorStorage, shape: [Int], inputs: [Tensor],
+    package static func recorded(_ name: String, storage: TensorStorage, shape: [Int], inputs: [Tensor],
                                 backward: @escaping GradFunction.Backward) -> Tensor {
         if GradMode.isEnabled && inputs.contains(where: { $0.requiresGrad }) {
             return Tensor(storage: storage, shape: shape,
@@ -54,7 +54,7 @@ extension Tensor {
     /// pass reaches it. The graph keeps `inputs` but none of the composite's intermediates, which
     /// is what makes second-order graphs through batch norm affordable. `composite(inputs)` must
     /// equal `value`.
-    public static func withCompositeDerivative(_ name: String, value: Tensor, inputs: [Tensor],
+    package static func withCompositeDerivative(_ name: String, value: Tensor, inputs: [Tensor],
                                                composite: @escaping ([Tensor]) -> Tensor) -> Tensor {
         guard GradMode.isEnabled && inputs.contains(where: { $0.requiresGrad }) else { return value.detached() }
         let fn = GradFunction(name: name, inputs: inputs) { upstream, _, needed in

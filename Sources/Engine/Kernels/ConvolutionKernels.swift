@@ -1,12 +1,12 @@
 import CDNNL
 
 /// Shape and hyper-parameters of a 2-D convolution, PyTorch's conventions (dilation 1 = dense).
-public struct ConvGeometry: Hashable, Sendable {
-    public var batch, inChannels, height, width: Int
-    public var outChannels, kernelH, kernelW: Int
-    public var strideH, strideW, padH, padW, dilationH, dilationW, groups: Int
+package struct ConvGeometry: Hashable, Sendable {
+    package var batch, inChannels, height, width: Int
+    package var outChannels, kernelH, kernelW: Int
+    package var strideH, strideW, padH, padW, dilationH, dilationW, groups: Int
 
-    public init(batch: Int, inChannels: Int, height: Int, width: Int, outChannels: Int,
+    package init(batch: Int, inChannels: Int, height: Int, width: Int, outChannels: Int,
                 kernel: (Int, Int), stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
                 dilation: (Int, Int) = (1, 1), groups: Int = 1) {
         self.batch = batch; self.inChannels = inChannels; self.height = height; self.width = width
@@ -19,13 +19,13 @@ public struct ConvGeometry: Hashable, Sendable {
                      "conv2d: input \(height)×\(width) too small for kernel \(kernelH)×\(kernelW) with padding \(padH),\(padW)")
     }
 
-    public var outHeight: Int { (height + 2 * padH - dilationH * (kernelH - 1) - 1) / strideH + 1 }
-    public var outWidth: Int { (width + 2 * padW - dilationW * (kernelW - 1) - 1) / strideW + 1 }
-    public var inputShape: [Int] { [batch, inChannels, height, width] }
-    public var outputShape: [Int] { [batch, outChannels, outHeight, outWidth] }
-    public var weightShape: [Int] { [outChannels, inChannels / groups, kernelH, kernelW] }
+    package var outHeight: Int { (height + 2 * padH - dilationH * (kernelH - 1) - 1) / strideH + 1 }
+    package var outWidth: Int { (width + 2 * padW - dilationW * (kernelW - 1) - 1) / strideW + 1 }
+    package var inputShape: [Int] { [batch, inChannels, height, width] }
+    package var outputShape: [Int] { [batch, outChannels, outHeight, outWidth] }
+    package var weightShape: [Int] { [outChannels, inChannels / groups, kernelH, kernelW] }
     /// Multiply-adds × 2 of one forward pass.
-    public var flops: Double {
+    package var flops: Double {
         2 * Double(batch * outChannels * outHeight * outWidth) * Double(inChannels / groups * kernelH * kernelW)
     }
 
@@ -37,10 +37,10 @@ public struct ConvGeometry: Hashable, Sendable {
 
 /// A ready oneDNN primitive and the physical format of each of its arguments. Callers pass
 /// buffers already laid out in those formats.
-public final class DNNLPlan {
+package final class DNNLPlan {
     let primitive: DNNLPrimitive
     /// Argument formats, in the order `run` takes the buffers.
-    public let formats: [DNNLFormat]
+    package let formats: [DNNLFormat]
     private let arguments: [Int32]
     private let memories: [DNNLMemory]
 
@@ -51,7 +51,7 @@ public final class DNNLPlan {
         memories = formats.map { DNNLMemory($0.desc, allocate: false) }
     }
 
-    public func run(_ buffers: [UnsafeMutablePointer<Float>]) {
+    package func run(_ buffers: [UnsafeMutablePointer<Float>]) {
         precondition(buffers.count == memories.count, "DNNLPlan: \(buffers.count) buffers for \(memories.count) arguments")
         for (m, b) in zip(memories, buffers) { m.bind(b) }
         primitive.execute(zip(arguments, memories).map { ($0.0, $0.1.memory) })
@@ -61,12 +61,12 @@ public final class DNNLPlan {
 /// Convolution forward, backward-data and backward-weights through oneDNN, with primitives cached by
 /// geometry. Each plan says which layout it wants for every argument; activations stay in those
 /// layouts between consecutive ops (see `Tensor.data(in:)`).
-public enum ConvolutionKernels {
+package enum ConvolutionKernels {
     /// When true (default) oneDNN picks its preferred layouts; when false, every argument is plain
     /// NCHW / OIHW (slower: oneDNN then falls back to a gemm path; kept for comparison).
-    nonisolated(unsafe) public static var letLibraryChooseLayout = true
+    nonisolated(unsafe) package static var letLibraryChooseLayout = true
 
-    public enum Pass: Int, Sendable { case forward, backwardData, backwardWeights }
+    package enum Pass: Int, Sendable { case forward, backwardData, backwardWeights }
 
     private struct Key: Hashable { let geometry: ConvGeometry; let pass: Pass; let bias: Bool; let relu: Bool; let anyLayout: Bool }
     nonisolated(unsafe) private static var plans: [Key: DNNLPlan] = [:]
@@ -101,7 +101,7 @@ public enum ConvolutionKernels {
     /// backward-data: output gradient, weight, input gradient; backward-weights: input, output
     /// gradient, weight gradient. `relu` (forward only) applies a ReLU to the output in the same
     /// pass (an inference primitive: nothing is differentiated through it).
-    public static func plan(_ g: ConvGeometry, _ pass: Pass, bias: Bool = false, relu: Bool = false) -> DNNLPlan {
+    package static func plan(_ g: ConvGeometry, _ pass: Pass, bias: Bool = false, relu: Bool = false) -> DNNLPlan {
         precondition(!relu || pass == .forward, "conv: a fused ReLU exists for the forward pass only")
         let any = letLibraryChooseLayout
         let key = Key(geometry: g, pass: pass, bias: bias, relu: relu, anyLayout: any)
@@ -149,7 +149,7 @@ public enum ConvolutionKernels {
 
     /// Runs `pass` on plain buffers, converting to and from the plan's formats (for callers
     /// outside the tensor layer, such as benchmarks and tests).
-    public static func runPlain(_ g: ConvGeometry, _ pass: Pass, _ buffers: [UnsafeMutablePointer<Float>]) {
+    package static func runPlain(_ g: ConvGeometry, _ pass: Pass, _ buffers: [UnsafeMutablePointer<Float>]) {
         let p = plan(g, pass, bias: pass == .forward && buffers.count == 4)
         var converted: [UnsafeMutablePointer<Float>] = []
         var temporaries: [TensorStorage] = []

@@ -134,17 +134,17 @@ final class DNNLMemory {
 /// A physical layout of a tensor's values as oneDNN describes it: plain row-major, or one of the
 /// blocked layouts its primitives prefer. Two formats are equal when oneDNN says their descriptors
 /// are.
-public final class DNNLFormat: @unchecked Sendable {
+package final class DNNLFormat: @unchecked Sendable {
     let desc: dnnl_memory_desc_t
     /// Logical shape.
-    public let shape: [Int]
+    package let shape: [Int]
     /// Floats the buffer holds (more than the logical count when channels are padded to a block).
-    public let elementCount: Int
+    package let elementCount: Int
     /// For 4-D activations: 1 for plain NCHW, B for the channel-blocked NCHW{B}c layouts
     /// (`aBcd8b`, `aBcd16b`); nil for any other layout.
-    public let channelBlock: Int?
+    package let channelBlock: Int?
     /// True for plain row-major order (the layout of `Tensor.storage`).
-    public let isPlain: Bool
+    package let isPlain: Bool
 
     init(_ desc: dnnl_memory_desc_t, shape: [Int]) {
         var d = desc
@@ -194,9 +194,9 @@ public final class DNNLFormat: @unchecked Sendable {
 
     /// True when the buffer holds exactly the logical values in some order (no padding), so
     /// element-wise maps may run on it directly.
-    public var isDense: Bool { elementCount == Shape.count(shape) }
+    package var isDense: Bool { elementCount == Shape.count(shape) }
 
-    public func isEqual(_ other: DNNLFormat) -> Bool {
+    package func isEqual(_ other: DNNLFormat) -> Bool {
         if self === other { return true }
         var a = desc, b = other.desc
         return dnnl_memory_desc_equal(&a, &b) != 0

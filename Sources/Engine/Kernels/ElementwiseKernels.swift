@@ -2,9 +2,9 @@ import CKernels
 import Foundation
 
 /// Raw-pointer elementwise kernels. No autodiff, no shapes beyond what is passed in.
-public enum ElementwiseKernels {
-    public enum Binary: Sendable { case add, sub, mul, div, max, min, pow, greater, equal, maskPositive }
-    public enum Unary: Sendable { case neg, exp, log, sqrt, rsqrt, abs, relu, sign, sigmoid, tanh, square, reciprocal }
+package enum ElementwiseKernels {
+    package enum Binary: Sendable { case add, sub, mul, div, max, min, pow, greater, equal, maskPositive }
+    package enum Unary: Sendable { case neg, exp, log, sqrt, rsqrt, abs, relu, sign, sigmoid, tanh, square, reciprocal }
 
     @inline(__always) package static func apply(_ op: Binary, _ a: Float, _ b: Float) -> Float {
         switch op {
@@ -39,7 +39,7 @@ public enum ElementwiseKernels {
     }
 
     /// `out[i] = op(x[i])` for `count` values.
-    public static func unary(_ op: Unary, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, count: Int) {
+    package static func unary(_ op: Unary, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, count: Int) {
         let xs = SendablePointer(UnsafeMutablePointer(mutating: x)), os = SendablePointer(out)
         Parallel.chunks(count) { r in
             let x = xs.pointer, out = os.pointer
@@ -53,7 +53,7 @@ public enum ElementwiseKernels {
     }
 
     /// `out[i] = a[i] * scale + shift`.
-    public static func affine(_ a: UnsafePointer<Float>, scale: Float, shift: Float, _ out: UnsafeMutablePointer<Float>, count: Int) {
+    package static func affine(_ a: UnsafePointer<Float>, scale: Float, shift: Float, _ out: UnsafeMutablePointer<Float>, count: Int) {
         let xs = SendablePointer(UnsafeMutablePointer(mutating: a)), os = SendablePointer(out)
         Parallel.chunks(count) { r in
             let a = xs.pointer, out = os.pointer
@@ -63,7 +63,7 @@ public enum ElementwiseKernels {
 
     /// Broadcasting binary op. `aStrides`/`bStrides` are element strides over `shape` (0 on broadcast
     /// dimensions); the output is contiguous of `shape`.
-    public static func binary(_ op: Binary, _ a: UnsafePointer<Float>, aStrides: [Int], _ b: UnsafePointer<Float>, bStrides: [Int],
+    package static func binary(_ op: Binary, _ a: UnsafePointer<Float>, aStrides: [Int], _ b: UnsafePointer<Float>, bStrides: [Int],
                               _ out: UnsafeMutablePointer<Float>, shape: [Int]) {
         let total = Shape.count(shape)
         if total == 0 { return }
@@ -122,7 +122,7 @@ public enum ElementwiseKernels {
 
     /// Sums `x` (of `shape`) into `out`, whose element strides over `shape` are `outStrides` (0 on the
     /// summed dimensions). `out` is overwritten.
-    public static func sumInto(_ x: UnsafePointer<Float>, shape: [Int], _ out: UnsafeMutablePointer<Float>, outStrides: [Int], outCount: Int) {
+    package static func sumInto(_ x: UnsafePointer<Float>, shape: [Int], _ out: UnsafeMutablePointer<Float>, outStrides: [Int], outCount: Int) {
         out.initialize(repeating: 0, count: outCount)
         let total = Shape.count(shape)
         if total == 0 { return }

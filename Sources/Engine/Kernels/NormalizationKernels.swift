@@ -4,9 +4,9 @@ import CKernels
 /// with channels grouped in blocks of `block` lanes (1 = plain NCHW; 8 or 16 = oneDNN's NCHW{8,16}c).
 /// Value (image, channel, position) sits at `((image·c/block + channel/block)·hw + position)·block +
 /// channel % block`.
-public struct ChannelLayout: Sendable {
-    public let n, c, hw, block: Int
-    public init(n: Int, c: Int, hw: Int, block: Int = 1) {
+package struct ChannelLayout: Sendable {
+    package let n, c, hw, block: Int
+    package init(n: Int, c: Int, hw: Int, block: Int = 1) {
         precondition(block == 1 || block % 8 == 0, "ChannelLayout: block \(block) must be 1 or a multiple of 8")
         precondition(c % block == 0, "ChannelLayout: \(c) channels do not fill blocks of \(block)")
         self.n = n; self.c = c; self.hw = hw; self.block = block
@@ -18,7 +18,7 @@ public struct ChannelLayout: Sendable {
 
 /// Per-channel kernels over activation buffers: batch statistics, channel affine maps and the fused
 /// first-order batch-norm backward. Channel blocks run in parallel.
-public enum NormalizationKernels: EightLaneMemory {
+package enum NormalizationKernels: EightLaneMemory {
 
     /// What `channelReduce` sums per channel.
     enum ChannelReduction {
@@ -114,7 +114,7 @@ public enum NormalizationKernels: EightLaneMemory {
 
     /// Biased mean and variance per channel in one pass, with moments taken about each channel's
     /// first value (a shift close to the mean keeps the one-pass formula accurate).
-    public static func statistics(_ x: UnsafePointer<Float>, _ l: ChannelLayout,
+    package static func statistics(_ x: UnsafePointer<Float>, _ l: ChannelLayout,
                                   mean: UnsafeMutablePointer<Float>, variance: UnsafeMutablePointer<Float>) {
         let s1 = UnsafeMutablePointer<Double>.allocate(capacity: l.c), s2 = UnsafeMutablePointer<Double>.allocate(capacity: l.c)
         let shift = UnsafeMutablePointer<Float>.allocate(capacity: l.c)
@@ -132,7 +132,7 @@ public enum NormalizationKernels: EightLaneMemory {
     /// Per channel: `Σ gy` and `Σ gy·(x − center[c])`, with `gy` zeroed where `mask ≤ 0` when a mask
     /// is given (a fused ReLU's backward). Centring inside the sum (rather than subtracting
     /// `center·Σ gy` afterwards) keeps it accurate when a channel's mean is large against its spread.
-    public static func channelSums(_ gy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, center: UnsafePointer<Float>,
+    package static func channelSums(_ gy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, center: UnsafePointer<Float>,
                                    mask: UnsafePointer<Float>? = nil, _ l: ChannelLayout,
                                    sumGy: UnsafeMutablePointer<Float>, sumGyCentered: UnsafeMutablePointer<Float>) {
         let a = UnsafeMutablePointer<Double>.allocate(capacity: l.c), b = UnsafeMutablePointer<Double>.allocate(capacity: l.c)
@@ -205,7 +205,7 @@ public enum NormalizationKernels: EightLaneMemory {
     }
 
     /// `y = x·scale[c] + shift[c]`, or `max(that, 0)` with `relu`.
-    public static func channelAffine(_ x: UnsafePointer<Float>, _ l: ChannelLayout, scale: UnsafePointer<Float>,
+    package static func channelAffine(_ x: UnsafePointer<Float>, _ l: ChannelLayout, scale: UnsafePointer<Float>,
                                      shift: UnsafePointer<Float>, relu: Bool = false, _ y: UnsafeMutablePointer<Float>) {
         channelMap(x, scale: scale, nil, yScale: nil, shift: shift, relu: relu, l, y)
     }
@@ -214,7 +214,7 @@ public enum NormalizationKernels: EightLaneMemory {
     /// `gx = γ·invstd·(gy − mean(gy) − x̂·mean(gy·x̂))`, with `x̂ = (x − μ)·invstd`, computed as
     /// `k·gy + a·(x − μ) + b` per channel; with `mask`, `gy` is first zeroed where `mask ≤ 0` (a fused
     /// ReLU's backward; the sums must have been taken with the same mask).
-    public static func batchNormBackward(_ gy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, mask: UnsafePointer<Float>? = nil, _ l: ChannelLayout,
+    package static func batchNormBackward(_ gy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, mask: UnsafePointer<Float>? = nil, _ l: ChannelLayout,
                                          mean: UnsafePointer<Float>, invstd: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
                                          sumGy: UnsafePointer<Float>, sumGyXhat: UnsafePointer<Float>, _ gx: UnsafeMutablePointer<Float>) {
         let m = Float(l.n * l.hw)

@@ -2,16 +2,16 @@ import COpenMP
 
 /// A pointer that parallel closures may capture. Callers guarantee that concurrent chunks write
 /// disjoint ranges.
-public struct SendablePointer<T>: @unchecked Sendable {
-    public let pointer: UnsafeMutablePointer<T>
-    public init(_ pointer: UnsafeMutablePointer<T>) { self.pointer = pointer }
+package struct SendablePointer<T>: @unchecked Sendable {
+    package let pointer: UnsafeMutablePointer<T>
+    package init(_ pointer: UnsafeMutablePointer<T>) { self.pointer = pointer }
 }
 
 /// Parallel loops of the Swift kernels. They run on OpenMP's thread pool, the one oneDNN uses, so
 /// that a kernel never competes with oneDNN's spinning workers for the two cores.
-public enum Parallel {
+package enum Parallel {
     /// Threads used by Swift kernels: the OpenMP pool's size (see `EngineThreads`).
-    nonisolated(unsafe) public static var workers = Int(omp_get_max_threads())
+    nonisolated(unsafe) package static var workers = Int(omp_get_max_threads())
 
     private struct Job {
         let body: (Range<Int>) -> Void
@@ -22,7 +22,7 @@ public enum Parallel {
     /// Splits `0..<count` into contiguous chunks and runs `body` on each, concurrently when the
     /// work is large enough to pay for the dispatch (`grain` elements per chunk at least).
     @inline(__always)
-    public static func chunks(_ count: Int, grain: Int = 32_768, _ body: (Range<Int>) -> Void) {
+    package static func chunks(_ count: Int, grain: Int = 32_768, _ body: (Range<Int>) -> Void) {
         _ = EngineThreads.configure
         let parts = min(workers, count / max(grain, 1))
         if parts <= 1 { body(0..<count); return }

@@ -1,11 +1,11 @@
 /// Pooling windows along one spatial axis: output cell `i` covers input `[start[i], end[i])` and
 /// divides by `extent[i]` (which may count padding, as PyTorch's `count_include_pad` does).
-public struct PoolingWindows: Hashable, Sendable {
-    public var start: [Int], end: [Int], extent: [Int]
-    public var count: Int { start.count }
+package struct PoolingWindows: Hashable, Sendable {
+    package var start: [Int], end: [Int], extent: [Int]
+    package var count: Int { start.count }
 
     /// Windows of a strided pooling with zero padding (PyTorch's floor mode).
-    public static func strided(input: Int, kernel: Int, stride: Int, padding: Int) -> PoolingWindows {
+    package static func strided(input: Int, kernel: Int, stride: Int, padding: Int) -> PoolingWindows {
         precondition(kernel > 0 && stride > 0 && padding >= 0 && padding * 2 <= kernel,
                      "pool: kernel \(kernel), stride \(stride), padding \(padding) (padding must be at most half the kernel)")
         let out = (input + 2 * padding - kernel) / stride + 1
@@ -21,7 +21,7 @@ public struct PoolingWindows: Hashable, Sendable {
     }
 
     /// Windows of PyTorch's adaptive average pooling.
-    public static func adaptive(input: Int, output: Int) -> PoolingWindows {
+    package static func adaptive(input: Int, output: Int) -> PoolingWindows {
         precondition(output > 0, "adaptive pool: output size must be positive, got \(output)")
         var w = PoolingWindows(start: [], end: [], extent: [])
         for i in 0..<output {
@@ -33,9 +33,9 @@ public struct PoolingWindows: Hashable, Sendable {
 }
 
 /// Swift pooling kernels over NCHW planes, planes in parallel.
-public enum PoolingKernels: EightLaneMemory {
+package enum PoolingKernels: EightLaneMemory {
     /// Window averages; `planes` = N·C planes of `h`×`w`.
-    public static func averageForward(_ x: UnsafePointer<Float>, planes: Int, h: Int, w: Int, rows: PoolingWindows, cols: PoolingWindows,
+    package static func averageForward(_ x: UnsafePointer<Float>, planes: Int, h: Int, w: Int, rows: PoolingWindows, cols: PoolingWindows,
                                       _ y: UnsafeMutablePointer<Float>) {
         let xs = SendablePointer(UnsafeMutablePointer(mutating: x)), ys = SendablePointer(y)
         let oh = rows.count, ow = cols.count
@@ -54,7 +54,7 @@ public enum PoolingKernels: EightLaneMemory {
     }
 
     /// The adjoint of `averageForward`: spreads each output gradient over its window.
-    public static func averageBackward(_ gy: UnsafePointer<Float>, planes: Int, h: Int, w: Int, rows: PoolingWindows, cols: PoolingWindows,
+    package static func averageBackward(_ gy: UnsafePointer<Float>, planes: Int, h: Int, w: Int, rows: PoolingWindows, cols: PoolingWindows,
                                        _ gx: UnsafeMutablePointer<Float>) {
         let gs = SendablePointer(UnsafeMutablePointer(mutating: gy)), xs = SendablePointer(gx)
         let oh = rows.count, ow = cols.count
@@ -75,7 +75,7 @@ public enum PoolingKernels: EightLaneMemory {
     /// Window maxima and, per output, the flat in-plane position (`row·w + col`) of the (first)
     /// maximum. Each plane holds `h`×`w` positions of `lanes` interleaved channels (1 for NCHW; the
     /// block of a channel-blocked layout, whose planes are one image's channel block).
-    public static func maxForward(_ x: UnsafePointer<Float>, planes: Int, h: Int, w: Int, lanes: Int = 1, rows: PoolingWindows, cols: PoolingWindows,
+    package static func maxForward(_ x: UnsafePointer<Float>, planes: Int, h: Int, w: Int, lanes: Int = 1, rows: PoolingWindows, cols: PoolingWindows,
                                   _ y: UnsafeMutablePointer<Float>, indices: UnsafeMutablePointer<Int32>) {
         let xs = SendablePointer(UnsafeMutablePointer(mutating: x)), ys = SendablePointer(y), ids = SendablePointer(indices)
         let oh = rows.count, ow = cols.count
@@ -121,7 +121,7 @@ public enum PoolingKernels: EightLaneMemory {
     }
 
     /// `gx[plane, indices[k], lane] += gy[plane, k, lane]` (max-pool backward: a scatter).
-    public static func scatter(_ gy: UnsafePointer<Float>, planes: Int, outPerPlane: Int, inPerPlane: Int, lanes: Int = 1,
+    package static func scatter(_ gy: UnsafePointer<Float>, planes: Int, outPerPlane: Int, inPerPlane: Int, lanes: Int = 1,
                                indices: UnsafePointer<Int32>, _ gx: UnsafeMutablePointer<Float>) {
         gx.initialize(repeating: 0, count: planes * inPerPlane * lanes)
         for p in 0..<planes {
@@ -131,7 +131,7 @@ public enum PoolingKernels: EightLaneMemory {
     }
 
     /// `y[plane, k, lane] = x[plane, indices[k], lane]` (the adjoint of `scatter`: a gather).
-    public static func gather(_ x: UnsafePointer<Float>, planes: Int, outPerPlane: Int, inPerPlane: Int, lanes: Int = 1,
+    package static func gather(_ x: UnsafePointer<Float>, planes: Int, outPerPlane: Int, inPerPlane: Int, lanes: Int = 1,
                               indices: UnsafePointer<Int32>, _ y: UnsafeMutablePointer<Float>) {
         for p in 0..<planes {
             let s = x + p * inPerPlane * lanes, id = indices + p * outPerPlane * lanes, d = y + p * outPerPlane * lanes

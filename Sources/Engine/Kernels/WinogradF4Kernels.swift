@@ -6,7 +6,7 @@
 /// rounding: used for inference (frozen teachers), see `WinogradPolicy`.
 ///
 /// Buffers as in `WinogradKernels`, with 36 positions ξ: `u[ξ][c][k]`, `v[ξ][t][c]`, `m[ξ][t][k]`.
-public enum WinogradF4Kernels: EightLaneMemory {
+package enum WinogradF4Kernels: EightLaneMemory {
     /// G·(a, b, c) for G = [[¼, 0, 0], [−⅙, −⅙, −⅙], [−⅙, ⅙, −⅙], [1/24, 1/12, ⅙], [1/24, −1/12, ⅙], [0, 0, 1]].
     @inline(__always)
     static func g(_ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: SIMD8<Float>)
@@ -17,7 +17,7 @@ public enum WinogradF4Kernels: EightLaneMemory {
 
     /// `u[ξ][c][k] = (G·g[k][c]·Gᵀ)[ξ]` for plain weights `[k, c, 3, 3]` (`flipped`: the transposed
     /// convolution's `u[ξ][k][c] = (G·rot180(g[k][c])·Gᵀ)[ξ]`), eight filter columns at a time.
-    public static func transformFilters(_ weights: UnsafePointer<Float>, outChannels k: Int, inChannels c: Int, flipped: Bool = false,
+    package static func transformFilters(_ weights: UnsafePointer<Float>, outChannels k: Int, inChannels c: Int, flipped: Bool = false,
                                         _ u: UnsafeMutablePointer<Float>) {
         WinogradKernels.forEachFilterOctet(weights, outChannels: k, inChannels: c, flipped: flipped, u) { f, out, plane in
             // G·f column by column (t[p][b]), then ·Gᵀ along each row p: u[6p + q].
@@ -48,7 +48,7 @@ public enum WinogradF4Kernels: EightLaneMemory {
 
     /// `v[ξ][t][c] = (Bᵀ·d·B)[ξ]` for every tile's 6×6 input patch `d` (zero outside the map);
     /// `x` is NCHW8c `[n, c, h, w]`.
-    public static func transformInput(_ x: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int, _ v: UnsafeMutablePointer<Float>) {
+    package static func transformInput(_ x: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int, _ v: UnsafeMutablePointer<Float>) {
         WinogradKernels.transformInputTiles(x, n: n, c: c, h: h, w: w, outputTile: 4, v) { d in
             let t = d + 36
             for s in 0..<6 { bt(d + s, t + s, 6) }          // Bᵀ·d, column by column
@@ -66,7 +66,7 @@ public enum WinogradF4Kernels: EightLaneMemory {
 
     /// The output tiles `Aᵀ·m·A` plus `bias`, clamped at 0 when `relu`, written to `y` in NCHW8c
     /// `[n, k, h, w]`.
-    public static func transformOutput(_ m: UnsafePointer<Float>, n: Int, k: Int, h: Int, w: Int, bias: UnsafePointer<Float>?, relu: Bool,
+    package static func transformOutput(_ m: UnsafePointer<Float>, n: Int, k: Int, h: Int, w: Int, bias: UnsafePointer<Float>?, relu: Bool,
                                        _ y: UnsafeMutablePointer<Float>) {
         WinogradKernels.transformOutputTiles(m, n: n, k: k, h: h, w: w, outputTile: 4, bias: bias, relu: relu, y) { d in
             // Aᵀ·m: four rows of six (t[r][q]); then ·A, row by row.

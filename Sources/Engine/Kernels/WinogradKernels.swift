@@ -8,13 +8,13 @@ import Foundation
 ///
 /// Buffers: `u[ξ][c][k]` (transformed filters), `v[ξ][t][c]` (transformed input tiles),
 /// `m[ξ][t][k]` (their products), with tiles `t` numbered image by image, row by row.
-public enum WinogradKernels: EightLaneMemory {
+package enum WinogradKernels: EightLaneMemory {
     /// The most bytes of transformed tiles (input and output side together) one block of images
     /// holds; convolutions over larger batches run block by block. 8 MB by default (measured with
     /// `mmkd bench kernels --filter winograd` at 1, 4, 8, 16, 32 MB and unblocked: within noise of
     /// each other except at 64 channels on 32×32 maps, where blocks of 8–16 MB run 1.3–1.5× faster
     /// than whole-batch buffers); `MMKD_WINOGRAD_BLOCK_KB` overrides it.
-    nonisolated(unsafe) public static var blockBytes = Int(ProcessInfo.processInfo.environment["MMKD_WINOGRAD_BLOCK_KB"] ?? "").map { $0 << 10 } ?? (8 << 20)
+    nonisolated(unsafe) package static var blockBytes = Int(ProcessInfo.processInfo.environment["MMKD_WINOGRAD_BLOCK_KB"] ?? "").map { $0 << 10 } ?? (8 << 20)
 
     /// Output tiles of side `outputTile` covering an `h × w` map, per image.
     @inline(__always) static func tiles(_ h: Int, _ w: Int, outputTile m: Int = 2) -> (rows: Int, columns: Int) {
@@ -24,7 +24,7 @@ public enum WinogradKernels: EightLaneMemory {
     /// `u[ξ][c][k] = (G·g[k][c]·Gᵀ)[ξ]` for plain weights `[k, c, 3, 3]`, with
     /// G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]]. When `flipped`, the filters of the
     /// transposed convolution instead (backward data): `u[ξ][k][c] = (G·rot180(g[k][c])·Gᵀ)[ξ]`.
-    public static func transformFilters(_ g: UnsafePointer<Float>, outChannels k: Int, inChannels c: Int, flipped: Bool = false,
+    package static func transformFilters(_ g: UnsafePointer<Float>, outChannels k: Int, inChannels c: Int, flipped: Bool = false,
                                         _ u: UnsafeMutablePointer<Float>) {
         forEachFilterOctet(g, outChannels: k, inChannels: c, flipped: flipped, u) { f, out, plane in
             // G·f (4×3), row by row: t[r][col]; then ·Gᵀ along each row: u[4r + j].
@@ -71,7 +71,7 @@ public enum WinogradKernels: EightLaneMemory {
 
     /// The weight gradient `gw[k][c] = Gᵀ·ū[·][k][c]·G` (3×3, plain `[k, c, 3, 3]`) from the
     /// gradient `ū` `[16][k][c]` of the transformed filters: the adjoint of `transformFilters`.
-    public static func transformFilterGradient(_ ubar: UnsafePointer<Float>, outChannels k: Int, inChannels c: Int,
+    package static func transformFilterGradient(_ ubar: UnsafePointer<Float>, outChannels k: Int, inChannels c: Int,
                                                _ gw: UnsafeMutablePointer<Float>) {
         let us = SendablePointer(UnsafeMutablePointer(mutating: ubar)), gs = SendablePointer(gw)
         let plane = k * c
@@ -100,7 +100,7 @@ public enum WinogradKernels: EightLaneMemory {
 
     /// `v[ξ][t][c] = (Bᵀ·d·B)[ξ]` for every tile's 4×4 input patch `d` (zero outside the map), with
     /// Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]]. `x` is NCHW8c `[n, c, h, w]`.
-    public static func transformInput(_ x: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int, _ v: UnsafeMutablePointer<Float>) {
+    package static func transformInput(_ x: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int, _ v: UnsafeMutablePointer<Float>) {
         transformInputTiles(x, n: n, c: c, h: h, w: w, outputTile: 2, v) { d in
             // Bᵀ·d (rows), then ·B (columns).
             let t = d + 16
@@ -157,7 +157,7 @@ public enum WinogradKernels: EightLaneMemory {
 
     /// `m̄[ξ][t][k] = (A·ḡ·Aᵀ)[ξ]` for every tile's 2×2 output gradient `ḡ` (zero outside the map)
     /// of NCHW8c `gy` `[n, k, h, w]`: the adjoint of `transformOutput`.
-    public static func transformOutputGradient(_ gy: UnsafePointer<Float>, n: Int, k: Int, h: Int, w: Int, _ mbar: UnsafeMutablePointer<Float>) {
+    package static func transformOutputGradient(_ gy: UnsafePointer<Float>, n: Int, k: Int, h: Int, w: Int, _ mbar: UnsafeMutablePointer<Float>) {
         let (tr, tc) = tiles(h, w)
         let tileCount = n * tr * tc, blocks = k / 8
         let gs = SendablePointer(UnsafeMutablePointer(mutating: gy)), ms = SendablePointer(mbar)
@@ -189,7 +189,7 @@ public enum WinogradKernels: EightLaneMemory {
     /// The `positions` (16 here, 36 for F(4×4, 3×3)) products `c[ξ] = op(a[ξ])·op(b[ξ])`
     /// (`c[ξ] += …` when `accumulate`) of `[m, k]·[k, n]` matrices stored one after another (`op`
     /// transposes when asked: `a[ξ]` is then stored `[k, m]`), split across the workers.
-    public static func multiply(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+    package static func multiply(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
                                 m: Int, n: Int, k: Int, transposeA: Bool = false, transposeB: Bool = false, accumulate: Bool = false,
                                 positions: Int = 16) {
         let asp = SendablePointer(UnsafeMutablePointer(mutating: a)), bsp = SendablePointer(UnsafeMutablePointer(mutating: b))
@@ -204,7 +204,7 @@ public enum WinogradKernels: EightLaneMemory {
 
     /// The output tiles `Aᵀ·m·A` (Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]]) plus `bias`, clamped at 0
     /// when `relu`, written to `y` in NCHW8c `[n, k, h, w]`.
-    public static func transformOutput(_ m: UnsafePointer<Float>, n: Int, k: Int, h: Int, w: Int, bias: UnsafePointer<Float>?, relu: Bool,
+    package static func transformOutput(_ m: UnsafePointer<Float>, n: Int, k: Int, h: Int, w: Int, bias: UnsafePointer<Float>?, relu: Bool,
                                        _ y: UnsafeMutablePointer<Float>) {
         transformOutputTiles(m, n: n, k: k, h: h, w: w, outputTile: 2, bias: bias, relu: relu, y) { d in
             // Aᵀ·m: two rows of four; then ·A.

@@ -53,7 +53,7 @@ extension Tensor {
     /// One pass of the convolution `g`, not recorded: forward (input, weight, [bias]), backward
     /// data (output gradient, weight) or backward weights (input, output gradient). For
     /// benchmarks and kernel tests; networks call `conv2d`.
-    public static func convolutionPass(_ g: ConvGeometry, _ pass: ConvolutionKernels.Pass, _ inputs: [Tensor]) -> Tensor {
+    package static func convolutionPass(_ g: ConvGeometry, _ pass: ConvolutionKernels.Pass, _ inputs: [Tensor]) -> Tensor {
         let (storage, format) = runConvolution(g, pass, inputs)
         return Tensor(storage: storage, format: format)
     }

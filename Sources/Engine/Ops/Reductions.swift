@@ -28,7 +28,10 @@ extension Tensor {
     /// Broadcasts to `target` (materialised), laid out as `layout` when that is a channel-blocked
     /// layout of `target` (the layout of the tensor whose sum this expansion differentiates), else
     /// plain.
-    public func expanded(to target: [Int], layout: DNNLFormat? = nil) -> Tensor {
+    public func expanded(to target: [Int]) -> Tensor { expanded(to: target, layout: nil) }
+
+    /// `expanded(to:)` with its result laid out as `layout` (a channel-blocked format) when given.
+    package func expanded(to target: [Int], layout: DNNLFormat?) -> Tensor {
         if target == shape { return self }
         let zeros = Tensor.zeros([])
         if let layout, layout.shape == target, let block = layout.channelBlock, block > 1 {

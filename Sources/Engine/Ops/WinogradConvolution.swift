@@ -15,7 +15,7 @@ public enum WinogradPolicy {
     nonisolated(unsafe) public static var minimumChannels = 128
 
     /// True when `g`'s `pass` runs as Winograd here.
-    public static func computes(_ g: ConvGeometry, _ pass: ConvolutionKernels.Pass) -> Bool {
+    package static func computes(_ g: ConvGeometry, _ pass: ConvolutionKernels.Pass) -> Bool {
         let minimum = pass == .backwardWeights ? min(minimumChannels, 64) : minimumChannels
         return isEnabled && applies(g) && min(g.inChannels, g.outChannels) >= minimum
     }
@@ -26,7 +26,7 @@ public enum WinogradPolicy {
     /// kernels --filter "conv infer"`, ms direct / F(2×2) / F(4×4)): 64@32×32 33 / 38 / 25–31,
     /// 128@16×16 38 / 25 / 18–21, 256@8×8 43 / 20 / 14–18, 512@4×4 46 / 19 / 14, 512@2×2 17 / 5 / 14.
     /// Training passes keep F(2×2, 3×3), whose rounding is closer to the direct kernels'.
-    public static func inferenceOutputTile(_ g: ConvGeometry) -> Int? {
+    package static func inferenceOutputTile(_ g: ConvGeometry) -> Int? {
         guard isEnabled && applies(g) else { return nil }
         let channels = min(g.inChannels, g.outChannels)
         if g.height >= 4 && g.width >= 4 && channels >= min(minimumChannels, 64) { return 4 }
@@ -35,7 +35,7 @@ public enum WinogradPolicy {
 
     /// True for the convolutions F(2×2, 3×3) can compute: 3×3 filters over channel counts that
     /// fill blocks of 8, stride 1, padding 1, no dilation, one group.
-    public static func applies(_ g: ConvGeometry) -> Bool {
+    package static func applies(_ g: ConvGeometry) -> Bool {
         g.kernelH == 3 && g.kernelW == 3 && g.inChannels % 8 == 0 && g.outChannels % 8 == 0
             && g.strideH == 1 && g.strideW == 1 && g.padH == 1 && g.padW == 1
             && g.dilationH == 1 && g.dilationW == 1 && g.groups == 1

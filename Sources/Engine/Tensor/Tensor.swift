@@ -9,7 +9,7 @@ public final class Tensor: @unchecked Sendable {
     /// True for a leaf whose gradient may be requested, or for any tensor recorded by an op.
     public let requiresGrad: Bool
     /// How this tensor was computed, when it was recorded; nil for leaves and constants.
-    public let gradFunction: GradFunction?
+    package let gradFunction: GradFunction?
 
     /// The values in plain row-major order; nil until first needed when an op produced them in a
     /// oneDNN layout.
@@ -19,7 +19,7 @@ public final class Tensor: @unchecked Sendable {
     private(set) var layouts: [(format: DNNLFormat, storage: TensorStorage)] = []
 
     /// Wraps plain storage as a leaf.
-    public init(storage: TensorStorage, shape: [Int], requiresGrad: Bool = false) {
+    package init(storage: TensorStorage, shape: [Int], requiresGrad: Bool = false) {
         precondition(Shape.count(shape) == storage.count,
                      "Tensor: shape \(shape) holds \(Shape.count(shape)) values but storage has \(storage.count)")
         self.shape = shape
@@ -53,7 +53,7 @@ public final class Tensor: @unchecked Sendable {
     }
 
     /// The values in plain row-major order (converted from a oneDNN layout on first use).
-    public var storage: TensorStorage {
+    package var storage: TensorStorage {
         if let plain { return plain }
         let (format, source) = layouts[0]
         let s = TensorStorage(count: Shape.count(shape))
@@ -114,7 +114,7 @@ public final class Tensor: @unchecked Sendable {
 
     public var count: Int { Shape.count(shape) }
     public var rank: Int { shape.count }
-    public var pointer: UnsafeMutablePointer<Float> { storage.pointer }
+    package var pointer: UnsafeMutablePointer<Float> { storage.pointer }
 
     /// The values in row-major order.
     public var scalars: [Float] { Array(UnsafeBufferPointer(start: storage.pointer, count: count)) }
@@ -136,7 +136,7 @@ public final class Tensor: @unchecked Sendable {
 
 extension Tensor {
     /// A tensor of the given shape whose values are written by `fill`.
-    public static func make(_ shape: [Int], _ fill: (UnsafeMutablePointer<Float>, Int) -> Void) -> Tensor {
+    package static func make(_ shape: [Int], _ fill: (UnsafeMutablePointer<Float>, Int) -> Void) -> Tensor {
         let storage = TensorStorage(count: Shape.count(shape))
         fill(storage.pointer, storage.count)
         return Tensor(storage: storage, shape: shape)

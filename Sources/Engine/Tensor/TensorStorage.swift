@@ -4,13 +4,13 @@ import Foundation
 ///
 /// Storage is written only by the kernel that creates it; afterwards every tensor that shares it
 /// treats it as immutable. That is what makes snapshots and graph recording safe.
-public final class TensorStorage: @unchecked Sendable {
-    public let pointer: UnsafeMutablePointer<Float>
-    public let count: Int
+package final class TensorStorage: @unchecked Sendable {
+    package let pointer: UnsafeMutablePointer<Float>
+    package let count: Int
     private let byteCount: Int
 
     /// Allocates `count` uninitialised values.
-    public init(count: Int) {
+    package init(count: Int) {
         precondition(count >= 0, "TensorStorage: negative element count \(count)")
         self.count = count
         let (raw, capacity) = StoragePool.allocate(StoragePool.roundedSize(max(count, 1) * MemoryLayout<Float>.stride))
@@ -31,9 +31,9 @@ public final class TensorStorage: @unchecked Sendable {
 /// miss first takes the smallest cached buffer of up to twice the size, then gives cached buffers
 /// back to the system. Resident memory stays near the true high-water mark (measured on MMKD's
 /// vgg meta step: 1.36 GB instead of 1.6–1.8 GB, for about the same time).
-public enum StoragePool {
+package enum StoragePool {
     /// Bytes the pool may hold above the live high-water mark.
-    nonisolated(unsafe) public static var slackBytes = 64 << 20
+    nonisolated(unsafe) package static var slackBytes = 64 << 20
 
     nonisolated(unsafe) private static var buckets: [Int: [UnsafeMutableRawPointer]] = [:]
     nonisolated(unsafe) private static var cachedBytes = 0
