@@ -9,7 +9,7 @@ import NN
 import XCTest
 
 /// Distillation runs on a tiny CIFAR-10-format data set and random teachers written by the test.
-final class DistillationTrainerTests: XCTestCase {
+final class DistillationTrainingTests: XCTestCase {
     var folder: String!
 
     override func setUpWithError() throws {
