@@ -2,7 +2,8 @@
 # A CIFAR-10 experiment of examples/ on the JPEG copy: runs every cell (resumable: run it again after an
 # interruption), writes the report, renders report.html in headless chromium and copies tables, HTML,
 # screenshot and Grad-CAM figure to docs/experiment-cifar10-NAME/.
-# Needs the teachers of scripts/teachers_cifar10.sh (runs/cifar10-resnet20-seed{1,2,3}/best.safetensors).
+# Needs the CIFAR-10 JPEG copy at data/cifar10-jpeg (the examples' `data`; `mkdir -p data && tar -xzf cifar10-jpeg.tar.gz -C data`) and
+# the teachers of scripts/teachers_cifar10.sh data/cifar10-jpeg (runs/cifar10-resnet20-seed{1,2,3}/best.safetensors).
 #   scripts/experiment_cifar10.sh [reduced|beta-ablation]     (default: reduced)
 set -euo pipefail
 cd "$(dirname "$0")/.."
