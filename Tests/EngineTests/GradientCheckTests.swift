@@ -67,6 +67,26 @@ final class GradientCheckTests: XCTestCase {
         checkGradients([a, randomTensor([6, 4], seed: 15), randomTensor([6], seed: 16)], "linear") { $0[0].linear($0[1], bias: $0[2]) }
     }
 
+    func testTableRowProducts() {
+        // rowDots and its adjoint rowCombination (CRD's memory scores): values against loops,
+        // gradients against finite differences.
+        let table = randomTensor([10, 4], seed: 21), rows = [[1, 3, 3], [0, 9, 2]]
+        let v = randomTensor([2, 4], seed: 22), w = randomTensor([2, 3], seed: 23)
+        let dots = Tensor.rowDots(table, rows, v), combination = Tensor.rowCombination(table, rows, w)
+        for b in 0..<2 {
+            for k in 0..<3 {
+                let e = (0..<4).map { table.scalars[rows[b][k] * 4 + $0] * v.scalars[b * 4 + $0] }.reduce(0, +)
+                XCTAssertEqual(dots.scalars[b * 3 + k], e, accuracy: 1e-5)
+            }
+            for d in 0..<4 {
+                let e = (0..<3).map { w.scalars[b * 3 + $0] * table.scalars[rows[b][$0] * 4 + d] }.reduce(0, +)
+                XCTAssertEqual(combination.scalars[b * 4 + d], e, accuracy: 1e-5)
+            }
+        }
+        checkGradients([v], "rowDots") { Tensor.rowDots(table, rows, $0[0]) }
+        checkGradients([w], "rowCombination") { Tensor.rowCombination(table, rows, $0[0]) }
+    }
+
     func testConvolutionFamily() {
         for (name, g) in KernelOracleTests.convCases.prefix(6) {
             let x = randomTensor(g.inputShape, seed: 17), w = randomTensor(g.weightShape, seed: 18, scale: 0.3)

@@ -74,6 +74,18 @@ final class SecondOrderTests: XCTestCase {
         checkHessianVectorProduct([s], "log softmax + max") { $0[0].logSoftmax(axis: 1).square().sum() + $0[0].max(axis: 1).square().sum() }
     }
 
+    func testTableRowProductsHVP() {
+        // CRD's scores: normalised embeddings against memory rows, through exp, to second order.
+        let table = randomTensor([10, 4], seed: 24), rows = [[1, 3, 3], [0, 9, 2]]
+        checkHessianVectorProduct([randomTensor([2, 4], seed: 25)], "rowDots") { p in
+            let unit = p[0] / (p[0].square().sum(axes: [1], keepDims: true) + 1e-6).sqrt()
+            return (Tensor.rowDots(table, rows, unit) / 0.5).exp().sum()
+        }
+        checkHessianVectorProduct([randomTensor([2, 3], seed: 26)], "rowCombination") { p in
+            Tensor.rowCombination(table, rows, p[0].softmax(axis: 1)).square().sum()
+        }
+    }
+
     func testThirdOrderOfPolynomial() {
         // d³/dx³ of x⁴ = 24x: differentiate three times through recorded passes.
         let x = Tensor([1.5, -2], shape: [2], requiresGrad: true)

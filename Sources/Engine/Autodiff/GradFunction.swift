@@ -1,8 +1,9 @@
 /// The backward rule of one recorded op application.
 ///
 /// `backward(gradOutput, output, needed)` returns one gradient per input (nil where `needed` is false
-/// or the input gets no gradient). It must be written with differentiable `Tensor` ops only: when the
-/// backward pass records a graph, its results are differentiated again.
+/// or the input gets no gradient). Every rule is an entry of `Derivatives`, written with
+/// differentiable `Tensor` ops only: when the backward pass records a graph, its results are
+/// differentiated again. Only the Engine records ops.
 package final class GradFunction {
     package typealias Backward = (_ gradOutput: Tensor, _ output: Tensor, _ needed: [Bool]) -> [Tensor?]
 
@@ -30,7 +31,7 @@ package final class GradFunction {
 extension Tensor {
     /// Wraps freshly computed storage as the output of an op, recording `backward` when recording is
     /// on and some input requires gradients.
-    package static func recorded(_ name: String, storage: TensorStorage, shape: [Int], inputs: [Tensor],
+    static func recorded(_ name: String, storage: TensorStorage, shape: [Int], inputs: [Tensor],
                                 backward: @escaping GradFunction.Backward) -> Tensor {
         if GradMode.isEnabled && inputs.contains(where: { $0.requiresGrad }) {
             return Tensor(storage: storage, shape: shape,
@@ -54,7 +55,7 @@ extension Tensor {
     /// pass reaches it. The graph keeps `inputs` but none of the composite's intermediates, which
     /// is what makes second-order graphs through batch norm affordable. `composite(inputs)` must
     /// equal `value`.
-    package static func withCompositeDerivative(_ name: String, value: Tensor, inputs: [Tensor],
+    static func withCompositeDerivative(_ name: String, value: Tensor, inputs: [Tensor],
                                                composite: @escaping ([Tensor]) -> Tensor) -> Tensor {
         guard GradMode.isEnabled && inputs.contains(where: { $0.requiresGrad }) else { return value.detached() }
         let fn = GradFunction(name: name, inputs: inputs) { upstream, _, needed in

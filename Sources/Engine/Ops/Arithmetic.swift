@@ -1,5 +1,5 @@
-/// Elementwise arithmetic with NumPy broadcasting. Each op's derivative is written with these same
-/// ops (see the backward closures), so gradients of gradients come for free.
+/// Elementwise arithmetic with NumPy broadcasting. Each op's derivative is its rule in
+/// `Derivatives`, written with these same ops, so gradients of gradients come for free.
 extension Tensor {
     /// Element strides of `shape` read as broadcast to `target` (0 on broadcast dimensions).
     static func broadcastStrides(_ shape: [Int], to target: [Int]) -> [Int] {
@@ -71,31 +71,23 @@ extension Tensor {
 // MARK: - Binary operators
 
 public func + (a: Tensor, b: Tensor) -> Tensor {
-    Tensor.binary("add", .add, a, b) { g, _, n in
-        [n[0] ? g.sum(toShape: a.shape) : nil, n[1] ? g.sum(toShape: b.shape) : nil]
-    }
+    Tensor.binary("add", .add, a, b, backward: Derivatives.add(a.shape, b.shape))
 }
 
 public func - (a: Tensor, b: Tensor) -> Tensor {
-    Tensor.binary("sub", .sub, a, b) { g, _, n in
-        [n[0] ? g.sum(toShape: a.shape) : nil, n[1] ? (-g).sum(toShape: b.shape) : nil]
-    }
+    Tensor.binary("sub", .sub, a, b, backward: Derivatives.sub(a.shape, b.shape))
 }
 
 public func * (a: Tensor, b: Tensor) -> Tensor {
-    Tensor.binary("mul", .mul, a, b) { g, _, n in
-        [n[0] ? (g * b).sum(toShape: a.shape) : nil, n[1] ? (g * a).sum(toShape: b.shape) : nil]
-    }
+    Tensor.binary("mul", .mul, a, b, backward: Derivatives.mul(a, b))
 }
 
 public func / (a: Tensor, b: Tensor) -> Tensor {
-    Tensor.binary("div", .div, a, b) { g, out, n in
-        [n[0] ? (g / b).sum(toShape: a.shape) : nil, n[1] ? (-(g * a) / (b * b)).sum(toShape: b.shape) : nil]
-    }
+    Tensor.binary("div", .div, a, b, backward: Derivatives.div(a, b))
 }
 
 public prefix func - (x: Tensor) -> Tensor {
-    Tensor.unary("neg", .neg, x) { g, _, _ in [-g] }
+    Tensor.unary("neg", .neg, x, backward: Derivatives.neg)
 }
 
 public func + (a: Tensor, s: Float) -> Tensor { a + Tensor(scalar: s) }
@@ -113,25 +105,19 @@ extension Tensor {
         let format = Tensor.elementwiseFormat([self])
         let storage = TensorStorage(count: format.elementCount)
         ElementwiseKernels.affine(data(in: format), scale: s, shift: shift, storage.pointer, count: format.elementCount)
-        return Tensor.recorded("scale", storage: storage, format: format, inputs: [self]) { g, _, _ in [g.scaled(by: s)] }
+        return Tensor.recorded("scale", storage: storage, format: format, inputs: [self], backward: Derivatives.scale(s))
     }
 
     /// Elementwise maximum; the gradient goes to `self` where `self >= other` (PyTorch's `maximum`
     /// splits ties; ties are measure-zero in practice).
     public func maximum(_ other: Tensor) -> Tensor {
-        Tensor.binary("maximum", .max, self, other) { [self] g, _, n in
-            let mask = withoutGrad { Tensor.binary("ge", .greater, other, self, backward: nil) }  // other > self
-            let keep = 1 - mask
-            return [n[0] ? (g * keep).sum(toShape: self.shape) : nil, n[1] ? (g * mask).sum(toShape: other.shape) : nil]
-        }
+        Tensor.binary("maximum", .max, self, other, backward: Derivatives.maximum(self, other))
     }
 
     /// `self` raised to a constant power.
     public func pow(_ p: Float) -> Tensor {
         if p == 2 { return square() }
-        return Tensor.binary("pow", .pow, self, Tensor(scalar: p)) { [self] g, _, _ in
-            [g * self.pow(p - 1) * p, nil]
-        }
+        return Tensor.binary("pow", .pow, self, Tensor(scalar: p), backward: Derivatives.pow(self, p))
     }
 
     /// Values clamped to `[low, high]`; the gradient passes where the value was inside.
@@ -139,36 +125,30 @@ extension Tensor {
         let storage = TensorStorage(count: count)
         let x = pointer, o = storage.pointer
         for i in 0..<count { o[i] = Swift.min(Swift.max(x[i], low), high) }
-        return Tensor.recorded("clamp", storage: storage, shape: shape, inputs: [self]) { [self] g, _, _ in
-            let inside = withoutGrad { Tensor.make(self.shape) { p, n in
-                for i in 0..<n { p[i] = (self.pointer[i] >= low && self.pointer[i] <= high) ? 1 : 0 } } }
-            return [g * inside]
-        }
+        return Tensor.recorded("clamp", storage: storage, shape: shape, inputs: [self], backward: Derivatives.clamp(self, low, high))
     }
 }
 
 // MARK: - Unary functions
 
 extension Tensor {
-    public func exp() -> Tensor { Tensor.unary("exp", .exp, self) { g, out, _ in [g * out] } }
-    public func log() -> Tensor { Tensor.unary("log", .log, self) { [self] g, _, _ in [g / self] } }
-    public func sqrt() -> Tensor { Tensor.unary("sqrt", .sqrt, self) { g, out, _ in [g / out * 0.5] } }
-    public func rsqrt() -> Tensor { Tensor.unary("rsqrt", .rsqrt, self) { g, out, _ in [g * out * out * out * -0.5] } }
-    public func square() -> Tensor { Tensor.unary("square", .square, self) { [self] g, _, _ in [g * self * 2] } }
-    public func reciprocal() -> Tensor { Tensor.unary("reciprocal", .reciprocal, self) { g, out, _ in [-(g * out * out)] } }
-    public func sigmoid() -> Tensor { Tensor.unary("sigmoid", .sigmoid, self) { g, out, _ in [g * out * (1 - out)] } }
-    public func tanh() -> Tensor { Tensor.unary("tanh", .tanh, self) { g, out, _ in [g * (1 - out * out)] } }
-    public func abs() -> Tensor { Tensor.unary("abs", .abs, self) { [self] g, _, _ in [g * self.sign()] } }
+    public func exp() -> Tensor { Tensor.unary("exp", .exp, self, backward: Derivatives.exp) }
+    public func log() -> Tensor { Tensor.unary("log", .log, self, backward: Derivatives.log(self)) }
+    public func sqrt() -> Tensor { Tensor.unary("sqrt", .sqrt, self, backward: Derivatives.sqrt) }
+    public func rsqrt() -> Tensor { Tensor.unary("rsqrt", .rsqrt, self, backward: Derivatives.rsqrt) }
+    public func square() -> Tensor { Tensor.unary("square", .square, self, backward: Derivatives.square(self)) }
+    public func reciprocal() -> Tensor { Tensor.unary("reciprocal", .reciprocal, self, backward: Derivatives.reciprocal) }
+    public func sigmoid() -> Tensor { Tensor.unary("sigmoid", .sigmoid, self, backward: Derivatives.sigmoid) }
+    public func tanh() -> Tensor { Tensor.unary("tanh", .tanh, self, backward: Derivatives.tanh) }
+    public func abs() -> Tensor { Tensor.unary("abs", .abs, self, backward: Derivatives.abs(self)) }
     /// `max(x, 0)`; its derivative multiplies by the constant mask `x > 0`.
-    public func relu() -> Tensor { Tensor.unary("relu", .relu, self) { g, out, _ in [g.masked(by: out.detached())] } }
+    public func relu() -> Tensor { Tensor.unary("relu", .relu, self, backward: Derivatives.relu) }
 
     /// `self` where `reference > 0`, else 0, in one pass: ReLU's backward. Linear in `self` (its
     /// derivative is the same mask); `reference` is a constant.
     public func masked(by reference: Tensor) -> Tensor {
         precondition(shape == reference.shape, "masked(by:): shapes \(shape) and \(reference.shape) differ")
-        return Tensor.binary("reluBackward", .maskPositive, self, reference) { g, _, need in
-            [need[0] ? g.masked(by: reference) : nil, nil]
-        }
+        return Tensor.binary("reluBackward", .maskPositive, self, reference, backward: Derivatives.masked(reference))
     }
 
     /// -1, 0 or 1 per value; a constant (no gradient).
@@ -177,4 +157,9 @@ extension Tensor {
     public func greater(_ other: Tensor) -> Tensor { Tensor.binary("gt", .greater, self, other, backward: nil) }
     /// 1 where `self == other`, else 0; a constant.
     public func equal(_ other: Tensor) -> Tensor { Tensor.binary("eq", .equal, self, other, backward: nil) }
+    /// 1 where `low ≤ self ≤ high`, else 0 (NaN: 0); a constant.
+    public func isWithin(_ low: Float, _ high: Float) -> Tensor {
+        let x = pointer
+        return Tensor.make(shape) { p, n in for i in 0..<n { p[i] = (x[i] >= low && x[i] <= high) ? 1 : 0 } }
+    }
 }

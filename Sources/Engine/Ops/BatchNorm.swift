@@ -23,12 +23,8 @@ extension Tensor {
                      "channelAffine: scale \(scale.shape) / shift \(shift.shape), expected [\(layout.c)]")
         let storage = TensorStorage(count: format.elementCount)
         NormalizationKernels.channelAffine(data(in: format), layout, scale: scale.pointer, shift: shift.pointer, relu: relu, storage.pointer)
-        return Tensor.recorded(relu ? "channelAffineReLU" : "channelAffine", storage: storage, format: format, inputs: [self, scale, shift]) { [self] gy, output, need in
-            let g = relu ? gy.masked(by: output.detached()) : gy
-            return [need[0] ? g * scale.reshaped(self.channelBroadcastShape) : nil,
-             need[1] ? (g * self).sum(axes: self.channelAxes) : nil,
-             need[2] ? g.sum(axes: self.channelAxes) : nil]
-        }
+        return Tensor.recorded(relu ? "channelAffineReLU" : "channelAffine", storage: storage, format: format, inputs: [self, scale, shift],
+                               backward: Derivatives.channelAffine(self, scale, relu: relu))
     }
 
     /// Training-mode batch norm with batch statistics, optionally followed by a fused ReLU
@@ -55,67 +51,68 @@ extension Tensor {
         }
         let out = TensorStorage(count: format.elementCount)
         NormalizationKernels.channelAffine(x, layout, scale: scale.pointer, shift: shift.pointer, relu: fusedReLU, out.pointer)
+        let saved = BatchNormSaved(format: format, layout: layout, mean: mean, invstd: invstd, eps: eps, fusedReLU: fusedReLU)
         let y = Tensor.recorded(fusedReLU ? "batchNormReLU" : "batchNorm", storage: out, format: format,
-                                inputs: [self, weight, bias]) { [self] g, output, need in
-            let sumGy = TensorStorage(count: c), sumGyCentered = TensorStorage(count: c)
-            let gp = g.data(in: format), xp = self.data(in: format)
-            let mask = fusedReLU ? output.data(in: format) : nil
-            NormalizationKernels.channelSums(gp, xp, center: mean.pointer, mask: mask.map { UnsafePointer($0) }, layout,
-                                             sumGy: sumGy.pointer, sumGyCentered: sumGyCentered.pointer)
-            // Σ gy·x̂ = invstd·Σ gy·(x − μ)
-            let sumGyXhat = Tensor.make([c]) { p, _ in
-                for i in 0..<c { p[i] = invstd.pointer[i] * sumGyCentered.pointer[i] }
-            }
-            var gx: Tensor? = nil
-            if need[0] {
-                let storage = TensorStorage(count: format.elementCount)
-                NormalizationKernels.batchNormBackward(gp, xp, mask: mask.map { UnsafePointer($0) }, layout, mean: mean.pointer,
-                                                       invstd: invstd.pointer, gamma: weight.pointer,
-                                                       sumGy: sumGy.pointer, sumGyXhat: sumGyXhat.pointer, storage.pointer)
-                gx = Tensor(storage: storage, format: format)
-            }
-            let sumGyTensor = Tensor(storage: sumGy, shape: [c])
-            guard GradMode.isEnabled else { return [gx, need[1] ? sumGyXhat : nil, need[2] ? sumGyTensor : nil] }
-            // Second order: the kernels' values, differentiated as the composite formula (with the
-            // statistics recomputed from x, so that their dependence on x is differentiated too).
-            let reluMask = fusedReLU ? output.detached() : nil
-            let inputs = [g, self, weight]
-            func composite(_ index: Int) -> ([Tensor]) -> Tensor {
-                { p in
-                    let gBN = reluMask.map { p[0].masked(by: $0) } ?? p[0]
-                    if index == 2 { return gBN.sum(axes: p[1].channelAxes) }
-                    var which = [false, false, false]
-                    which[index] = true
-                    return p[1].batchNormBackwardComposite(gBN, weight: p[2], eps: eps, need: which)[index]!
-                }
-            }
-            return [gx.map { Tensor.withCompositeDerivative("batchNormBackward", value: $0, inputs: inputs, composite: composite(0)) },
-                    need[1] ? Tensor.withCompositeDerivative("batchNormWeightGradient", value: sumGyXhat, inputs: inputs, composite: composite(1)) : nil,
-                    need[2] ? Tensor.withCompositeDerivative("batchNormBiasGradient", value: sumGyTensor, inputs: inputs, composite: composite(2)) : nil]
-        }
+                                inputs: [self, weight, bias], backward: Derivatives.batchNorm(self, weight, saved))
         return (y, Tensor(storage: mean, shape: [c]), Tensor(storage: variance, shape: [c]))
     }
 
-    private func batchNormBackwardComposite(_ g: Tensor, weight: Tensor, eps: Float, need: [Bool]) -> [Tensor?] {
-        let axes = channelAxes
-        let centered = self - mean(axes: axes, keepDims: true)
-        let invstd = (centered.square().mean(axes: axes, keepDims: true) + eps).rsqrt()
-        let xhat = centered * invstd
+    /// Batch norm's backward by the fused kernels: the gradients of x, γ and β (where `need`) for
+    /// the output gradient `g`, with the statistics saved by the forward. When the backward pass is
+    /// recorded (second order), the kernels' values are recorded as ops whose derivative is the
+    /// closed form `Derivatives.batchNormBackward`, with the statistics recomputed from x, so that
+    /// their dependence on x is differentiated too.
+    static func batchNormBackward(_ g: Tensor, _ x: Tensor, _ weight: Tensor, output: Tensor, _ saved: BatchNormSaved,
+                                  need: [Bool]) -> [Tensor?] {
+        let (format, layout, c) = (saved.format, saved.layout, saved.layout.c)
+        let sumGy = TensorStorage(count: c), sumGyCentered = TensorStorage(count: c)
+        let gp = g.data(in: format), xp = x.data(in: format)
+        let mask = saved.fusedReLU ? output.data(in: format) : nil
+        NormalizationKernels.channelSums(gp, xp, center: saved.mean.pointer, mask: mask.map { UnsafePointer($0) }, layout,
+                                         sumGy: sumGy.pointer, sumGyCentered: sumGyCentered.pointer)
+        // Σ gy·x̂ = invstd·Σ gy·(x − μ)
+        let sumGyXhat = Tensor.make([c]) { p, _ in
+            for i in 0..<c { p[i] = saved.invstd.pointer[i] * sumGyCentered.pointer[i] }
+        }
         var gx: Tensor? = nil
         if need[0] {
-            let meanG = g.mean(axes: axes, keepDims: true)
-            let meanGX = (g * xhat).mean(axes: axes, keepDims: true)
-            gx = weight.reshaped(channelBroadcastShape) * invstd * (g - meanG - xhat * meanGX)
+            let storage = TensorStorage(count: format.elementCount)
+            NormalizationKernels.batchNormBackward(gp, xp, mask: mask.map { UnsafePointer($0) }, layout, mean: saved.mean.pointer,
+                                                   invstd: saved.invstd.pointer, gamma: weight.pointer,
+                                                   sumGy: sumGy.pointer, sumGyXhat: sumGyXhat.pointer, storage.pointer)
+            gx = Tensor(storage: storage, format: format)
         }
-        return [gx, need[1] ? (g * xhat).sum(axes: axes) : nil, need[2] ? g.sum(axes: axes) : nil]
+        let sumGyTensor = Tensor(storage: sumGy, shape: [c])
+        guard GradMode.isEnabled else { return [gx, need[1] ? sumGyXhat : nil, need[2] ? sumGyTensor : nil] }
+        let reluMask = saved.fusedReLU ? output.detached() : nil
+        let inputs = [g, x, weight]
+        func composite(_ index: Int) -> ([Tensor]) -> Tensor {
+            { p in
+                let gBN = reluMask.map { p[0].masked(by: $0) } ?? p[0]
+                if index == 2 { return gBN.sum(axes: p[1].channelAxes) }
+                var which = [false, false, false]
+                which[index] = true
+                return Derivatives.batchNormBackward(gBN, p[1], weight: p[2], eps: saved.eps, need: which)[index]!
+            }
+        }
+        return [gx.map { withCompositeDerivative("batchNormBackward", value: $0, inputs: inputs, composite: composite(0)) },
+                need[1] ? withCompositeDerivative("batchNormWeightGradient", value: sumGyXhat, inputs: inputs, composite: composite(1)) : nil,
+                need[2] ? withCompositeDerivative("batchNormBiasGradient", value: sumGyTensor, inputs: inputs, composite: composite(2)) : nil]
     }
 
-    /// Eval-mode batch norm with given statistics: an affine map per channel.
-    /// Eval-mode batch norm, optionally with a ReLU fused into the same pass.
+    /// Eval-mode batch norm with given statistics (an affine map per channel), optionally with a ReLU fused into the same pass.
     public func batchNormInference(weight: Tensor, bias: Tensor, runningMean: Tensor, runningVariance: Tensor, eps: Float = 1e-5,
                                    fusedReLU: Bool = false) -> Tensor {
         let scale = weight * (runningVariance + eps).rsqrt()
         let shift = bias - runningMean * scale
         return channelAffine(scale: scale, shift: shift, relu: fusedReLU)
     }
+}
+
+/// What training-mode batch norm saves for its backward: the layout it ran in and the batch's
+/// mean and inverse standard deviation per channel.
+struct BatchNormSaved {
+    let format: DNNLFormat, layout: ChannelLayout
+    let mean: TensorStorage, invstd: TensorStorage
+    let eps: Float, fusedReLU: Bool
 }

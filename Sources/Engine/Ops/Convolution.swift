@@ -1,11 +1,6 @@
 /// 2-D convolution and its two adjoints. Each of the three is differentiable in terms of the
-/// others (as in Swift for TensorFlow), so convolutions have gradients of every order:
-///
-/// | op | ∂/∂ first argument | ∂/∂ second argument |
-/// |---|---|---|
-/// | y = conv(x, w) | backwardData(gy, w) | backwardWeights(x, gy) |
-/// | gx = backwardData(gy, w) | conv(ggx, w) | backwardWeights(ggx, gy) |
-/// | gw = backwardWeights(x, gy) | backwardData(gy, ggw) | conv(x, ggw) |
+/// others (as in Swift for TensorFlow; their rules are in `Derivatives`), so convolutions have
+/// gradients of every order.
 extension Tensor {
     static func convGeometry(input: [Int], weight: [Int], stride: (Int, Int), padding: (Int, Int),
                              dilation: (Int, Int), groups: Int) -> ConvGeometry {
@@ -61,23 +56,19 @@ extension Tensor {
     static func convolution(_ x: Tensor, _ w: Tensor, bias: Tensor?, _ g: ConvGeometry) -> Tensor {
         FlopCounter.add(g.flops)
         let (storage, format) = runConvolution(g, .forward, [x, w] + (bias.map { [$0] } ?? []))
-        return recorded("conv2d", storage: storage, format: format, inputs: [x, w] + (bias.map { [$0] } ?? [])) { gy, _, n in
-            [n[0] ? convBackwardData(gy, w, g) : nil,
-             n[1] ? convBackwardWeights(x, gy, g) : nil] + (bias == nil ? [] : [n[2] ? gy.sum(axes: [0, 2, 3]) : nil])
-        }
+        return recorded("conv2d", storage: storage, format: format, inputs: [x, w] + (bias.map { [$0] } ?? []),
+                        backward: Derivatives.conv2d(x, w, hasBias: bias != nil, g))
     }
 
     static func convBackwardData(_ gy: Tensor, _ w: Tensor, _ g: ConvGeometry) -> Tensor {
         let (storage, format) = runConvolution(g, .backwardData, [gy, w])
-        return recorded("conv2dBackwardData", storage: storage, format: format, inputs: [gy, w]) { ggx, _, n in
-            [n[0] ? convolution(ggx, w, bias: nil, g) : nil, n[1] ? convBackwardWeights(ggx, gy, g) : nil]
-        }
+        return recorded("conv2dBackwardData", storage: storage, format: format, inputs: [gy, w],
+                        backward: Derivatives.conv2dBackwardData(gy, w, g))
     }
 
     static func convBackwardWeights(_ x: Tensor, _ gy: Tensor, _ g: ConvGeometry) -> Tensor {
         let (storage, format) = runConvolution(g, .backwardWeights, [x, gy])
-        return recorded("conv2dBackwardWeights", storage: storage, format: format, inputs: [x, gy]) { ggw, _, n in
-            [n[0] ? convBackwardData(gy, ggw, g) : nil, n[1] ? convolution(x, ggw, bias: nil, g) : nil]
-        }
+        return recorded("conv2dBackwardWeights", storage: storage, format: format, inputs: [x, gy],
+                        backward: Derivatives.conv2dBackwardWeights(x, gy, g))
     }
 }

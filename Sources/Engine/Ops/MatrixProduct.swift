@@ -24,20 +24,7 @@ extension Tensor {
             GEMM.multiply(a.pointer + i * ar * ac, b.pointer + i * br * bc, storage.pointer + i * m * n,
                           m: m, n: n, k: k, transposeA: ta, transposeB: tb)
         }
-        return recorded("matmul", storage: storage, shape: shape, inputs: [a, b]) { g, _, need in
-            let ga: Tensor?, gb: Tensor?
-            switch (ta, tb) {
-            case (false, false):
-                ga = need[0] ? product(g, b, false, true) : nil; gb = need[1] ? product(a, g, true, false) : nil
-            case (true, false):
-                ga = need[0] ? product(b, g, false, true) : nil; gb = need[1] ? product(a, g, false, false) : nil
-            case (false, true):
-                ga = need[0] ? product(g, b, false, false) : nil; gb = need[1] ? product(g, a, true, false) : nil
-            case (true, true):
-                ga = need[0] ? product(b, g, true, true) : nil; gb = need[1] ? product(g, a, true, true) : nil
-            }
-            return [ga, gb]
-        }
+        return recorded("matmul", storage: storage, shape: shape, inputs: [a, b], backward: Derivatives.matmul(a, b, ta, tb))
     }
 
     /// `x · Wᵀ + b` for x of shape [N, in], W of shape [out, in] (PyTorch's `F.linear`).

@@ -13,27 +13,21 @@ extension Tensor {
         let indices = PoolIndices(count: storage.count)
         PoolingKernels.maxForward(data(in: p.inFormat), planes: p.planes, h: shape[2], w: shape[3], lanes: p.lanes, rows: rows, cols: cols,
                                   storage.pointer, indices: indices.pointer)
-        return Tensor.recorded("maxPool2d", storage: storage, format: p.outFormat, inputs: [self]) { g, _, _ in
-            [Tensor.indexScatter(g, indices, p)]
-        }
+        return Tensor.recorded("maxPool2d", storage: storage, format: p.outFormat, inputs: [self], backward: Derivatives.maxPool2d(indices, p))
     }
 
     static func indexScatter(_ g: Tensor, _ indices: PoolIndices, _ p: MaxPoolPlan) -> Tensor {
         let storage = TensorStorage(count: p.inFormat.elementCount)
         PoolingKernels.scatter(g.data(in: p.outFormat), planes: p.planes, outPerPlane: p.outPerPlane, inPerPlane: p.inPerPlane, lanes: p.lanes,
                                indices: indices.pointer, storage.pointer)
-        return recorded("maxPoolBackward", storage: storage, format: p.inFormat, inputs: [g]) { gg, _, _ in
-            [indexGather(gg, indices, p)]
-        }
+        return recorded("maxPoolBackward", storage: storage, format: p.inFormat, inputs: [g], backward: Derivatives.maxPoolBackward(indices, p))
     }
 
     static func indexGather(_ x: Tensor, _ indices: PoolIndices, _ p: MaxPoolPlan) -> Tensor {
         let storage = TensorStorage(count: p.outFormat.elementCount)
         PoolingKernels.gather(x.data(in: p.inFormat), planes: p.planes, outPerPlane: p.outPerPlane, inPerPlane: p.inPerPlane, lanes: p.lanes,
                               indices: indices.pointer, storage.pointer)
-        return recorded("maxPoolGather", storage: storage, format: p.outFormat, inputs: [x]) { g, _, _ in
-            [indexScatter(g, indices, p)]
-        }
+        return recorded("maxPoolGather", storage: storage, format: p.outFormat, inputs: [x], backward: Derivatives.maxPoolGather(indices, p))
     }
 
     /// PyTorch's `F.avg_pool2d` (floor mode, `count_include_pad=True`).
@@ -55,18 +49,14 @@ extension Tensor {
         let outShape = [shape[0], shape[1], rows.count, cols.count]
         let storage = TensorStorage(count: Shape.count(outShape))
         PoolingKernels.averageForward(pointer, planes: shape[0] * shape[1], h: shape[2], w: shape[3], rows: rows, cols: cols, storage.pointer)
-        let inShape = shape
-        return Tensor.recorded("avgPool2d", storage: storage, shape: outShape, inputs: [self]) { g, _, _ in
-            [g.windowAverageBackward(rows: rows, cols: cols, inputShape: inShape)]
-        }
+        return Tensor.recorded("avgPool2d", storage: storage, shape: outShape, inputs: [self],
+                               backward: Derivatives.avgPool2d(rows, cols, inputShape: shape))
     }
 
     func windowAverageBackward(rows: PoolingWindows, cols: PoolingWindows, inputShape: [Int]) -> Tensor {
         let storage = TensorStorage(count: Shape.count(inputShape))
         PoolingKernels.averageBackward(pointer, planes: shape[0] * shape[1], h: inputShape[2], w: inputShape[3], rows: rows, cols: cols, storage.pointer)
-        return Tensor.recorded("avgPool2dBackward", storage: storage, shape: inputShape, inputs: [self]) { g, _, _ in
-            [g.windowAverage(rows: rows, cols: cols)]
-        }
+        return Tensor.recorded("avgPool2dBackward", storage: storage, shape: inputShape, inputs: [self], backward: Derivatives.avgPool2dBackward(rows, cols))
     }
 }
 

@@ -19,10 +19,8 @@ extension Tensor {
         } else {
             ElementwiseKernels.sumInto(pointer, shape: shape, storage.pointer, outStrides: Tensor.broadcastStrides(target, to: shape), outCount: storage.count)
         }
-        let layout = denseNativeFormat
-        return Tensor.recorded("sumTo", storage: storage, shape: target, inputs: [self]) { [shape] g, _, _ in
-            [g.expanded(to: shape, layout: layout)]
-        }
+        return Tensor.recorded("sumTo", storage: storage, shape: target, inputs: [self],
+                               backward: Derivatives.sumTo(shape, layout: denseNativeFormat))
     }
 
     /// Broadcasts to `target` (materialised), laid out as `layout` when that is a channel-blocked
@@ -38,14 +36,12 @@ extension Tensor {
             let storage = TensorStorage(count: layout.elementCount)
             ElementwiseKernels.binary(.add, pointer, aStrides: Tensor.channelBlockedStrides(shape, to: target, block: block), zeros.pointer,
                                       bStrides: [0, 0, 0, 0, 0], storage.pointer, shape: Tensor.channelBlockedShape(target, block: block))
-            return Tensor.recorded("expand", storage: storage, format: layout, inputs: [self]) { [shape] g, _, _ in [g.sum(toShape: shape)] }
+            return Tensor.recorded("expand", storage: storage, format: layout, inputs: [self], backward: Derivatives.expand(shape))
         }
         let storage = TensorStorage(count: Shape.count(target))
         ElementwiseKernels.binary(.add, pointer, aStrides: Tensor.broadcastStrides(shape, to: target),
                                   zeros.pointer, bStrides: [Int](repeating: 0, count: target.count), storage.pointer, shape: target)
-        return Tensor.recorded("expand", storage: storage, shape: target, inputs: [self]) { [shape] g, _, _ in
-            [g.sum(toShape: shape)]
-        }
+        return Tensor.recorded("expand", storage: storage, shape: target, inputs: [self], backward: Derivatives.expand(shape))
     }
 
     func reducedShape(_ axes: [Int]) -> [Int] {

@@ -10,9 +10,7 @@ extension Tensor {
         }
         precondition(Shape.count(target) == count, "reshape: cannot view \(shape) (\(count) values) as \(newShape)")
         if target == shape { return self }
-        return Tensor.recorded("reshape", storage: storage, shape: target, inputs: [self]) { [shape] g, _, _ in
-            [g.reshaped(shape)]
-        }
+        return Tensor.recorded("reshape", storage: storage, shape: target, inputs: [self], backward: Derivatives.reshape(shape))
     }
 
     /// Flattens all dimensions from `startAxis` on into one.
@@ -41,9 +39,7 @@ extension Tensor {
                                   bStrides: [Int](repeating: 0, count: rank), storage.pointer, shape: newShape)
         var inverse = [Int](repeating: 0, count: rank)
         for (i, o) in order.enumerated() { inverse[o] = i }
-        return Tensor.recorded("permute", storage: storage, shape: newShape, inputs: [self]) { g, _, _ in
-            [g.permuted(inverse)]
-        }
+        return Tensor.recorded("permute", storage: storage, shape: newShape, inputs: [self], backward: Derivatives.permute(inverse: inverse))
     }
 
     /// Swaps two dimensions (the last two by default).
@@ -75,14 +71,8 @@ extension Tensor {
             }
             offset += row
         }
-        let sizes = parts.map { $0.shape[a] }
-        return recorded("concat", storage: storage, shape: shape, inputs: parts) { g, _, needed in
-            var start = 0
-            return sizes.enumerated().map { i, size in
-                defer { start += size }
-                return needed[i] ? g.slice(axis: a, start ..< start + size) : nil
-            }
-        }
+        return recorded("concat", storage: storage, shape: shape, inputs: parts,
+                        backward: Derivatives.concat(axis: a, sizes: parts.map { $0.shape[a] }))
     }
 
     /// Stacks equal-shaped tensors along a new `axis`.
@@ -102,9 +92,8 @@ extension Tensor {
         for o in 0..<outer {
             (storage.pointer + o * range.count * inner).update(from: pointer + (o * n + range.lowerBound) * inner, count: range.count * inner)
         }
-        return Tensor.recorded("slice", storage: storage, shape: newShape, inputs: [self]) { [shape] g, _, _ in
-            [g.padded(axis: a, before: range.lowerBound, after: shape[a] - range.upperBound)]
-        }
+        return Tensor.recorded("slice", storage: storage, shape: newShape, inputs: [self],
+                               backward: Derivatives.slice(axis: a, range, extent: shape[a]))
     }
 
     /// Zero padding of one dimension (the derivative of `slice`).
@@ -120,9 +109,7 @@ extension Tensor {
         for o in 0..<outer {
             (storage.pointer + (o * total + before) * inner).update(from: pointer + o * n * inner, count: n * inner)
         }
-        return Tensor.recorded("pad", storage: storage, shape: newShape, inputs: [self]) { g, _, _ in
-            [g.slice(axis: a, before ..< before + n)]
-        }
+        return Tensor.recorded("pad", storage: storage, shape: newShape, inputs: [self], backward: Derivatives.pad(axis: a, before: before, extent: n))
     }
 
     /// Zero padding of the two spatial dimensions of an NCHW tensor.
@@ -143,9 +130,8 @@ extension Tensor {
                 (storage.pointer + (o * indices.count + j) * inner).update(from: pointer + (o * n + idx) * inner, count: inner)
             }
         }
-        return Tensor.recorded("indexSelect", storage: storage, shape: newShape, inputs: [self]) { [shape] g, _, _ in
-            [g.indexAdd(axis: a, indices, size: shape[a])]
-        }
+        return Tensor.recorded("indexSelect", storage: storage, shape: newShape, inputs: [self],
+                               backward: Derivatives.indexSelect(axis: a, indices, extent: shape[a]))
     }
 
     /// Adds slices of `self` (along `axis`) into a zero tensor of extent `size` at `indices` (the
@@ -165,9 +151,7 @@ extension Tensor {
                 for i in 0..<inner { dst[i] += src[i] }
             }
         }
-        return Tensor.recorded("indexAdd", storage: storage, shape: newShape, inputs: [self]) { g, _, _ in
-            [g.indexSelect(axis: a, indices)]
-        }
+        return Tensor.recorded("indexAdd", storage: storage, shape: newShape, inputs: [self], backward: Derivatives.indexAdd(axis: a, indices))
     }
 
     /// PyTorch's `gather`: `out[..., j, ...] = self[..., indices[..., j, ...], ...]` along `axis`, with
@@ -183,9 +167,8 @@ extension Tensor {
             precondition(idx >= 0 && idx < n, "gather: index \(idx) outside 0..<\(n)")
             storage.pointer[(o * m + j) * inner + i] = pointer[(o * n + idx) * inner + i]
         } } }
-        return Tensor.recorded("gather", storage: storage, shape: indexShape, inputs: [self]) { [shape] g, _, _ in
-            [g.scatterAdd(axis: a, indices: indices, shape: shape)]
-        }
+        return Tensor.recorded("gather", storage: storage, shape: indexShape, inputs: [self],
+                               backward: Derivatives.gather(axis: a, indices: indices, shape: shape))
     }
 
     /// PyTorch's `scatter_add` into zeros of `shape` (the derivative of `gather`).
@@ -201,9 +184,7 @@ extension Tensor {
             precondition(idx >= 0 && idx < n, "scatterAdd: index \(idx) outside 0..<\(n)")
             storage.pointer[(o * n + idx) * inner + i] += pointer[(o * m + j) * inner + i]
         } } }
-        let myShape = shape
-        return Tensor.recorded("scatterAdd", storage: storage, shape: target, inputs: [self]) { g, _, _ in
-            [g.gather(axis: a, indices: indices, indexShape: myShape)]
-        }
+        return Tensor.recorded("scatterAdd", storage: storage, shape: target, inputs: [self],
+                               backward: Derivatives.scatterAdd(axis: a, indices: indices, shape: shape))
     }
 }

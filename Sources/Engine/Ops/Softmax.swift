@@ -5,17 +5,13 @@ extension Tensor {
     /// `exp(x - max) / Σ exp(x - max)` along `axis`.
     public func softmax(axis: Int = -1) -> Tensor {
         let storage = softmaxKernel(axis: axis, log: false)
-        return Tensor.recorded("softmax", storage: storage, shape: shape, inputs: [self]) { g, out, _ in
-            [out * (g - (g * out).sum(axes: [axis], keepDims: true))]
-        }
+        return Tensor.recorded("softmax", storage: storage, shape: shape, inputs: [self], backward: Derivatives.softmax(axis: axis))
     }
 
     /// `x - max - log Σ exp(x - max)` along `axis`.
     public func logSoftmax(axis: Int = -1) -> Tensor {
         let storage = softmaxKernel(axis: axis, log: true)
-        return Tensor.recorded("logSoftmax", storage: storage, shape: shape, inputs: [self]) { g, out, _ in
-            [g - out.exp() * g.sum(axes: [axis], keepDims: true)]
-        }
+        return Tensor.recorded("logSoftmax", storage: storage, shape: shape, inputs: [self], backward: Derivatives.logSoftmax(axis: axis))
     }
 
     private func softmaxKernel(axis: Int, log: Bool) -> TensorStorage {
