@@ -49,3 +49,12 @@ fingerprint mmkd-official
 fingerprint mmkd-first-order
 "$mmkd" distill --student resnet8 "${two[@]}" --method aver --beta 10 --seed 3 --name aver-beta "${common[@]}" >/dev/null 2>&1
 fingerprint aver-beta
+# Wide networks (128 and 256 channels): their 3×3 convolutions run Winograd's kernels, in training,
+# in teacher inference (F(4×4, 3×3)) and through MMKD's second-order meta step.
+wide=(--data fashion-mnist --epochs 1 --batch-size 16 --train-limit 64 --runs-dir "$work" --loader-threads 1)
+"$mmkd" train --arch resnet8x4 --seed 1 --name wide-teacher "${wide[@]}" >/dev/null 2>&1
+fingerprint wide-teacher
+"$mmkd" distill --student resnet8x4 --teacher "resnet8x4=$work/wide-teacher/last.safetensors" \
+    --teacher "resnet8x4=$work/wide-teacher/last.safetensors" --method mmkd --buffer-size 16 --meta-freq 2 --seed 2 \
+    --name wide-mmkd "${wide[@]}" >/dev/null 2>&1
+fingerprint wide-mmkd

@@ -2,20 +2,9 @@
 // CKernels.h). Each lane is its own sequence of IEEE operations, exactly as the Swift SIMD8 code
 // they replace: no contraction into fused multiply-adds, no reassociation.
 #include "CKernels.h"
+#include "eight_lanes.h"
 
 #pragma STDC FP_CONTRACT OFF
-
-#include <string.h>
-
-// Eight lanes as one value, as Swift's SIMD8<Float>: one ymm register in the AVX2 build, two xmm
-// registers in the portable one.
-typedef float v8f __attribute__((vector_size(32)));
-typedef int v8i __attribute__((vector_size(32)));
-
-#define LOAD(ptr) ({ v8f v_; memcpy(&v_, (ptr), sizeof v_); v_; })
-#define STORE(v, ptr) do { v8f s_ = (v); memcpy((ptr), &s_, sizeof s_); } while (0)
-// `v` with lanes set to +0 where `cond` (a lane mask of all ones or zeros) holds.
-#define ZERO_WHERE(v, cond) ((v8f)((v8i)(v) & ~(cond)))
 
 #define MMKD_REDUCE_LOOPS                                                                          \
     v8f a = {0}, c = {0};                                                                          \
@@ -104,27 +93,24 @@ static void map_portable(int variant, const float *p, const float *q, const floa
     MMKD_MAP_BODY
 }
 
-#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
-__attribute__((target("avx2,fma")))
+#ifdef MMKD_AVX2
+MMKD_AVX2
 static void reduce_per_image_avx2(int mode, const float *p, const float *q, const float *mask, const float *shift,
                                   ptrdiff_t images, ptrdiff_t imageStride, ptrdiff_t count, ptrdiff_t step, float *va, float *vb) {
     MMKD_REDUCE_PER_IMAGE_BODY
 }
 
-__attribute__((target("avx2,fma")))
+MMKD_AVX2
 static void reduce_images_avx2(int mode, const float *p, const float *q, const float *mask, const float *shift,
                                ptrdiff_t images, ptrdiff_t imageStride, ptrdiff_t count, ptrdiff_t step, double *first, double *second) {
     MMKD_REDUCE_IMAGES_BODY
 }
 
-__attribute__((target("avx2,fma")))
+MMKD_AVX2
 static void map_avx2(int variant, const float *p, const float *q, const float *mask, const float *a, const float *k,
                      const float *center, const float *b, float *o, ptrdiff_t count, ptrdiff_t step) {
     MMKD_MAP_BODY
 }
-#define MMKD_DISPATCH(avx2, portable) (mmkd_kernels_use_avx2() ? (avx2) : (portable))
-#else
-#define MMKD_DISPATCH(avx2, portable) (portable)
 #endif
 
 void mmkd_reduce_vectors_per_image(int mode, const float *p, const float *q, const float *mask, const float *shift,

@@ -39,6 +39,18 @@ void mmkd_reduce_vectors_over_images(int mode, const float *p, const float *q, c
 void mmkd_map_vectors(int variant, const float *p, const float *q, const float *mask, const float *a, const float *k,
                       const float *center, const float *b, float *o, ptrdiff_t count, ptrdiff_t step);
 
+/// Winograd tile transforms for jobs `firstJob ..< endJob` (job j: image j / (channels / 8), channel
+/// block j % (channels / 8)) over NCHW8c maps `[n, channels, h, w]` with tiles of side `outputTile`
+/// (2: F(2×2, 3×3), 4: F(4×4, 3×3)); buffers and formulas as in `WinogradKernels`:
+/// input patches to `v[ξ][t][c]`; products `m[ξ][t][k]` to outputs `y` (+ bias when not NULL,
+/// clamped at 0 when `relu`); output gradients to `m̄[ξ][t][k]` (F(2×2, 3×3) only).
+void mmkd_winograd_input_tiles(int outputTile, const float *x, ptrdiff_t n, ptrdiff_t c, ptrdiff_t h, ptrdiff_t w, float *v,
+                               ptrdiff_t firstJob, ptrdiff_t endJob);
+void mmkd_winograd_output_tiles(int outputTile, const float *products, ptrdiff_t n, ptrdiff_t k, ptrdiff_t h, ptrdiff_t w,
+                                const float *bias, int relu, float *y, ptrdiff_t firstJob, ptrdiff_t endJob);
+void mmkd_winograd_output_gradient(const float *gy, ptrdiff_t n, ptrdiff_t k, ptrdiff_t h, ptrdiff_t w, float *mbar,
+                                   ptrdiff_t firstJob, ptrdiff_t endJob);
+
 /// 1 when the AVX2 builds of the kernels run, 0 when the portable ones do.
 int mmkd_kernels_use_avx2(void);
 

@@ -34,52 +34,18 @@ package enum WinogradF4Kernels: EightLaneMemory {
         }
     }
 
-    /// Bᵀ·(d0 … d5) for Bᵀ = [[4, 0, −5, 0, 1, 0], [0, −4, −4, 1, 1, 0], [0, 4, −4, −1, 1, 0],
-    /// [0, −2, −1, 2, 1, 0], [0, 2, −1, −2, 1, 0], [0, 4, 0, −5, 0, 1]], read and written with `stride`.
-    @inline(__always)
-    static func bt(_ d: UnsafeMutablePointer<SIMD8<Float>>, _ t: UnsafeMutablePointer<SIMD8<Float>>, _ stride: Int) {
-        let d0 = d[0], d1 = d[stride], d2 = d[2 * stride], d3 = d[3 * stride], d4 = d[4 * stride], d5 = d[5 * stride]
-        let a = d4 - 4 * d2, b = d3 - 4 * d1, e = d4 - d2, f = 2 * (d3 - d1)
-        t[0] = 4 * d0 - 5 * d2 + d4
-        t[stride] = a + b; t[2 * stride] = a - b
-        t[3 * stride] = e + f; t[4 * stride] = e - f
-        t[5 * stride] = 4 * d1 - 5 * d3 + d5
-    }
-
-    /// `v[ξ][t][c] = (Bᵀ·d·B)[ξ]` for every tile's 6×6 input patch `d` (zero outside the map);
-    /// `x` is NCHW8c `[n, c, h, w]`.
+    /// `v[ξ][t][c] = (Bᵀ·d·B)[ξ]` for every tile's 6×6 input patch `d` (zero outside the map), with
+    /// Bᵀ = [[4, 0, −5, 0, 1, 0], [0, −4, −4, 1, 1, 0], [0, 4, −4, −1, 1, 0], [0, −2, −1, 2, 1, 0],
+    /// [0, 2, −1, −2, 1, 0], [0, 4, 0, −5, 0, 1]]; `x` is NCHW8c `[n, c, h, w]`.
     package static func transformInput(_ x: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int, _ v: UnsafeMutablePointer<Float>) {
-        WinogradKernels.transformInputTiles(x, n: n, c: c, h: h, w: w, outputTile: 4, v) { d in
-            let t = d + 36
-            for s in 0..<6 { bt(d + s, t + s, 6) }          // Bᵀ·d, column by column
-            for r in 0..<6 { bt(t + r * 6, d + r * 6, 1) }  // (Bᵀ·d)·B, row by row
-        }
-    }
-
-    /// Aᵀ·(m0 … m5) for Aᵀ = [[1, 1, 1, 1, 1, 0], [0, 1, −1, 2, −2, 0], [0, 1, 1, 4, 4, 0], [0, 1, −1, 8, −8, 1]].
-    @inline(__always)
-    static func at(_ m0: SIMD8<Float>, _ m1: SIMD8<Float>, _ m2: SIMD8<Float>, _ m3: SIMD8<Float>, _ m4: SIMD8<Float>, _ m5: SIMD8<Float>)
-        -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
-        let s12 = m1 + m2, d12 = m1 - m2, s34 = m3 + m4, d34 = m3 - m4
-        return (m0 + s12 + s34, d12 + 2 * d34, s12 + 4 * s34, d12 + 8 * d34 + m5)
+        WinogradKernels.inputTiles(x, n: n, c: c, h: h, w: w, outputTile: 4, v)
     }
 
     /// The output tiles `Aᵀ·m·A` plus `bias`, clamped at 0 when `relu`, written to `y` in NCHW8c
-    /// `[n, k, h, w]`.
+    /// `[n, k, h, w]`, with Aᵀ = [[1, 1, 1, 1, 1, 0], [0, 1, −1, 2, −2, 0], [0, 1, 1, 4, 4, 0],
+    /// [0, 1, −1, 8, −8, 1]].
     package static func transformOutput(_ m: UnsafePointer<Float>, n: Int, k: Int, h: Int, w: Int, bias: UnsafePointer<Float>?, relu: Bool,
                                        _ y: UnsafeMutablePointer<Float>) {
-        WinogradKernels.transformOutputTiles(m, n: n, k: k, h: h, w: w, outputTile: 4, bias: bias, relu: relu, y) { d in
-            // Aᵀ·m: four rows of six (t[r][q]); then ·A, row by row.
-            let t = d + 36
-            for q in 0..<6 {
-                let r = at(d[q], d[6 + q], d[12 + q], d[18 + q], d[24 + q], d[30 + q])
-                t[q] = r.0; t[6 + q] = r.1; t[12 + q] = r.2; t[18 + q] = r.3
-            }
-            for r in 0..<4 {
-                let row = t + r * 6
-                let o = at(row[0], row[1], row[2], row[3], row[4], row[5])
-                d[4 * r] = o.0; d[4 * r + 1] = o.1; d[4 * r + 2] = o.2; d[4 * r + 3] = o.3
-            }
-        }
+        WinogradKernels.outputTiles(m, n: n, k: k, h: h, w: w, outputTile: 4, bias: bias, relu: relu, y)
     }
 }

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Winograd F(2×2, 3×3) convolution kernels (Lavin & Gray, 2016) for 3×3, stride-1, padding-1
@@ -101,88 +102,24 @@ package enum WinogradKernels: EightLaneMemory {
     /// `v[ξ][t][c] = (Bᵀ·d·B)[ξ]` for every tile's 4×4 input patch `d` (zero outside the map), with
     /// Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]]. `x` is NCHW8c `[n, c, h, w]`.
     package static func transformInput(_ x: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int, _ v: UnsafeMutablePointer<Float>) {
-        transformInputTiles(x, n: n, c: c, h: h, w: w, outputTile: 2, v) { d in
-            // Bᵀ·d (rows), then ·B (columns).
-            let t = d + 16
-            for s in 0..<4 {
-                t[s] = d[s] - d[8 + s]; t[4 + s] = d[4 + s] + d[8 + s]
-                t[8 + s] = d[8 + s] - d[4 + s]; t[12 + s] = d[4 + s] - d[12 + s]
-            }
-            for row in stride(from: 0, to: 16, by: 4) {
-                d[row] = t[row] - t[row + 2]; d[row + 1] = t[row + 1] + t[row + 2]
-                d[row + 2] = t[row + 2] - t[row + 1]; d[row + 3] = t[row + 1] - t[row + 3]
-            }
-        }
+        inputTiles(x, n: n, c: c, h: h, w: w, outputTile: 2, v)
     }
 
-    /// Fills `v[ξ][t][c]` from NCHW8c `x` `[n, c, h, w]` for output tiles of side `outputTile`:
-    /// `transform` receives each tile's (outputTile + 2)² input patch `d` (row-major, eight channels
-    /// a lane, zero outside the map; room for twice as many values as scratch) and replaces it in
-    /// place by its transform, position ξ at `d[ξ]`.
-    @inline(__always)
-    static func transformInputTiles(_ x: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int, outputTile m: Int,
-                                    _ v: UnsafeMutablePointer<Float>, _ transform: (UnsafeMutablePointer<SIMD8<Float>>) -> Void) {
-        let side = m + 2, positions = side * side
-        let (tr, tc) = tiles(h, w, outputTile: m)
-        let tileCount = n * tr * tc, blocks = c / 8
-        // Each plane is copied into a zero-bordered one (one pixel before, up to `m` after), so
-        // every tile reads a whole patch.
-        let pw = m * tc + 2, ph = m * tr + 2
+    /// Fills `v[ξ][t][c]` from NCHW8c `x` `[n, c, h, w]` for output tiles of side `outputTile` (2 or
+    /// 4): the C kernel `mmkd_winograd_input_tiles`, one image's channel block a job.
+    static func inputTiles(_ x: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int, outputTile: Int, _ v: UnsafeMutablePointer<Float>) {
         let xs = SendablePointer(UnsafeMutablePointer(mutating: x)), vs = SendablePointer(v)
-        Parallel.chunks(n * blocks, grain: 1) { range in
-            let padded = UnsafeMutablePointer<Float>.allocate(capacity: ph * pw * 8)
-            padded.initialize(repeating: 0, count: ph * pw * 8)
-            let d = UnsafeMutablePointer<SIMD8<Float>>.allocate(capacity: 2 * positions)
-            defer { padded.deallocate(); d.deallocate() }
-            let plane = tileCount * c
-            for job in range {
-                let image = job / blocks, cb = job % blocks
-                let source = xs.pointer + (image * blocks + cb) * h * w * 8
-                for y in 0..<h { (padded + ((y + 1) * pw + 1) * 8).update(from: source + y * w * 8, count: w * 8) }
-                for ty in 0..<tr {
-                    for tx in 0..<tc {
-                        var row = padded + (m * ty * pw + m * tx) * 8
-                        for r in 0..<side {
-                            for s in 0..<side { d[r * side + s] = load(row + s * 8) }
-                            row += pw * 8
-                        }
-                        transform(d)
-                        let out = vs.pointer + ((image * tr + ty) * tc + tx) * c + cb * 8
-                        for xi in 0..<positions { store(d[xi], out + xi * plane) }
-                    }
-                }
-            }
+        Parallel.chunks(n * (c / 8), grain: 1) { jobs in
+            mmkd_winograd_input_tiles(Int32(outputTile), xs.pointer, n, c, h, w, vs.pointer, jobs.lowerBound, jobs.upperBound)
         }
     }
 
     /// `m̄[ξ][t][k] = (A·ḡ·Aᵀ)[ξ]` for every tile's 2×2 output gradient `ḡ` (zero outside the map)
     /// of NCHW8c `gy` `[n, k, h, w]`: the adjoint of `transformOutput`.
     package static func transformOutputGradient(_ gy: UnsafePointer<Float>, n: Int, k: Int, h: Int, w: Int, _ mbar: UnsafeMutablePointer<Float>) {
-        let (tr, tc) = tiles(h, w)
-        let tileCount = n * tr * tc, blocks = k / 8
         let gs = SendablePointer(UnsafeMutablePointer(mutating: gy)), ms = SendablePointer(mbar)
-        Parallel.chunks(n * blocks, grain: 1) { range in
-            for job in range {
-                let image = job / blocks, kb = job % blocks
-                let plane = gs.pointer + (image * blocks + kb) * h * w * 8
-                let plane16 = tileCount * k
-                for ty in 0..<tr {
-                    for tx in 0..<tc {
-                        @inline(__always) func at(_ y: Int, _ x: Int) -> SIMD8<Float> { y < h && x < w ? load(plane + (y * w + x) * 8) : SIMD8() }
-                        let g00 = at(2 * ty, 2 * tx), g01 = at(2 * ty, 2 * tx + 1)
-                        let g10 = at(2 * ty + 1, 2 * tx), g11 = at(2 * ty + 1, 2 * tx + 1)
-                        // A·ḡ (4×2): rows [g0, g0 + g1, g0 − g1, −g1] of the two columns; then ·Aᵀ.
-                        let rows = ((g00, g01), (g00 + g10, g01 + g11), (g00 - g10, g01 - g11), (-g10, -g11))
-                        let out = ms.pointer + ((image * tr + ty) * tc + tx) * k + kb * 8
-                        @inline(__always) func write(_ r: Int, _ p: SIMD8<Float>, _ q: SIMD8<Float>) {
-                            let o = out + 4 * r * plane16
-                            store(p, o); store(p + q, o + plane16); store(p - q, o + 2 * plane16); store(-q, o + 3 * plane16)
-                        }
-                        write(0, rows.0.0, rows.0.1); write(1, rows.1.0, rows.1.1)
-                        write(2, rows.2.0, rows.2.1); write(3, rows.3.0, rows.3.1)
-                    }
-                }
-            }
+        Parallel.chunks(n * (k / 8), grain: 1) { jobs in
+            mmkd_winograd_output_gradient(gs.pointer, n, k, h, w, ms.pointer, jobs.lowerBound, jobs.upperBound)
         }
     }
 
@@ -206,54 +143,19 @@ package enum WinogradKernels: EightLaneMemory {
     /// when `relu`, written to `y` in NCHW8c `[n, k, h, w]`.
     package static func transformOutput(_ m: UnsafePointer<Float>, n: Int, k: Int, h: Int, w: Int, bias: UnsafePointer<Float>?, relu: Bool,
                                        _ y: UnsafeMutablePointer<Float>) {
-        transformOutputTiles(m, n: n, k: k, h: h, w: w, outputTile: 2, bias: bias, relu: relu, y) { d in
-            // Aᵀ·m: two rows of four; then ·A.
-            let t = d + 16
-            for s in 0..<4 { t[s] = d[s] + d[4 + s] + d[8 + s]; t[4 + s] = d[4 + s] - d[8 + s] - d[12 + s] }
-            for r in 0..<2 {
-                d[2 * r] = t[4 * r] + t[4 * r + 1] + t[4 * r + 2]
-                d[2 * r + 1] = t[4 * r + 1] - t[4 * r + 2] - t[4 * r + 3]
-            }
-        }
+        outputTiles(m, n: n, k: k, h: h, w: w, outputTile: 2, bias: bias, relu: relu, y)
     }
 
-    /// Writes NCHW8c `y` `[n, k, h, w]` from `m[ξ][t][k]` for output tiles of side `outputTile`:
-    /// `transform` receives each tile's (outputTile + 2)² products `d[ξ]` (eight channels a lane;
-    /// room for twice as many values as scratch) and leaves the outputTile² outputs, row-major, at
-    /// the start of `d`; `bias` is added, a ReLU applied when `relu`, and outputs outside the map
-    /// dropped.
-    @inline(__always)
-    static func transformOutputTiles(_ m: UnsafePointer<Float>, n: Int, k: Int, h: Int, w: Int, outputTile size: Int,
-                                     bias: UnsafePointer<Float>?, relu: Bool, _ y: UnsafeMutablePointer<Float>,
-                                     _ transform: (UnsafeMutablePointer<SIMD8<Float>>) -> Void) {
-        let positions = (size + 2) * (size + 2)
-        let (tr, tc) = tiles(h, w, outputTile: size)
-        let tileCount = n * tr * tc, blocks = k / 8
+    /// Writes NCHW8c `y` `[n, k, h, w]` from `m[ξ][t][k]` for output tiles of side `outputTile` (2 or
+    /// 4), `bias` added, a ReLU applied when `relu`, outputs outside the map dropped: the C kernel
+    /// `mmkd_winograd_output_tiles`, one image's channel block a job.
+    static func outputTiles(_ m: UnsafePointer<Float>, n: Int, k: Int, h: Int, w: Int, outputTile: Int,
+                            bias: UnsafePointer<Float>?, relu: Bool, _ y: UnsafeMutablePointer<Float>) {
         let ms = SendablePointer(UnsafeMutablePointer(mutating: m)), ys = SendablePointer(y)
         let bs = bias.map { SendablePointer(UnsafeMutablePointer(mutating: $0)) }
-        Parallel.chunks(n * blocks, grain: 1) { range in
-            let d = UnsafeMutablePointer<SIMD8<Float>>.allocate(capacity: 2 * positions)
-            defer { d.deallocate() }
-            let plane = tileCount * k
-            for job in range {
-                let image = job / blocks, kb = job % blocks
-                let target = ys.pointer + (image * blocks + kb) * h * w * 8
-                let b = bs.map { load($0.pointer + kb * 8) } ?? SIMD8()
-                for ty in 0..<tr {
-                    for tx in 0..<tc {
-                        let src = ms.pointer + ((image * tr + ty) * tc + tx) * k + kb * 8
-                        for xi in 0..<positions { d[xi] = load(src + xi * plane) }
-                        transform(d)
-                        for r in 0..<size where size * ty + r < h {
-                            for s in 0..<size where size * tx + s < w {
-                                var value = d[r * size + s] + b
-                                if relu { value = value.replacing(with: 0, where: value .< 0) }
-                                store(value, target + ((size * ty + r) * w + size * tx + s) * 8)
-                            }
-                        }
-                    }
-                }
-            }
+        Parallel.chunks(n * (k / 8), grain: 1) { jobs in
+            mmkd_winograd_output_tiles(Int32(outputTile), ms.pointer, n, k, h, w, bs?.pointer, relu ? 1 : 0, ys.pointer,
+                                       jobs.lowerBound, jobs.upperBound)
         }
     }
 }
