@@ -69,8 +69,9 @@ package enum ConvolutionKernels {
     package enum Pass: Int, Sendable { case forward, backwardData, backwardWeights }
 
     private struct Key: Hashable { let geometry: ConvGeometry; let pass: Pass; let bias: Bool; let relu: Bool; let anyLayout: Bool }
-    nonisolated(unsafe) private static var plans: [Key: DNNLPlan] = [:]
-    nonisolated(unsafe) private static var forwardHints: [Key: DNNLPrimitive] = [:]
+    /// Plans and forward hints, per thread (a plan's memory objects are bound anew by every call).
+    private static let plans = PerThread<[Key: DNNLPlan]> { [:] }
+    private static let forwardHints = PerThread<[Key: DNNLPrimitive]> { [:] }
 
     private static func spatial(_ g: ConvGeometry) -> ([dnnl_dim_t], [dnnl_dim_t], [dnnl_dim_t]) {
         (DNNL.dims([g.strideH, g.strideW]), DNNL.dims([g.dilationH - 1, g.dilationW - 1]), DNNL.dims([g.padH, g.padW]))
@@ -82,7 +83,7 @@ package enum ConvolutionKernels {
 
     private static func forwardPrimitive(_ g: ConvGeometry, bias: Bool, relu: Bool = false, any: Bool) -> DNNLPrimitive {
         let key = Key(geometry: g, pass: .forward, bias: bias, relu: relu, anyLayout: any)
-        if let p = forwardHints[key] { return p }
+        if let p = forwardHints.value[key] { return p }
         var (src, wei, dst) = descs(g, any: any)
         var b = DNNL.memoryDesc([g.outChannels])
         let (strides, dil, pad) = spatial(g)
@@ -93,7 +94,7 @@ package enum ConvolutionKernels {
         }
         DNNL.check(status, "convolution_forward_desc_init \(g)")
         let p = DNNLPrimitive(&desc, reluPostOp: relu, what: relu ? "conv forward + relu" : "conv forward")
-        forwardHints[key] = p
+        forwardHints.value[key] = p
         return p
     }
 
@@ -105,7 +106,7 @@ package enum ConvolutionKernels {
         precondition(!relu || pass == .forward, "conv: a fused ReLU exists for the forward pass only")
         let any = letLibraryChooseLayout
         let key = Key(geometry: g, pass: pass, bias: bias, relu: relu, anyLayout: any)
-        if let p = plans[key] { return p }
+        if let p = plans.value[key] { return p }
         let (inShape, wShape, outShape) = (g.inputShape, g.dnnlWeightShape, g.outputShape)
         let p: DNNLPlan
         switch pass {
@@ -143,7 +144,7 @@ package enum ConvolutionKernels {
                 (DNNL.argDiffWeights, DNNLFormat(prim.md(dnnl_query_diff_weights_md), shape: wShape)),
             ])
         }
-        plans[key] = p
+        plans.value[key] = p
         return p
     }
 

@@ -1,7 +1,9 @@
 import CDNNL
 
-/// Thin Swift wrappers over oneDNN 2.6's C API: one CPU engine and stream, primitives, memory
-/// objects and layout-converting arguments. Everything here runs on the caller's thread.
+/// Thin Swift wrappers over oneDNN 2.6's C API: one CPU engine, a stream per thread, primitives,
+/// memory objects and layout-converting arguments. Everything here runs on the caller's thread, and
+/// the caches of primitives and memory objects are per thread (`PerThread`), so threads may run
+/// ops at the same time.
 enum DNNL {
     static let argSrc: Int32 = 1, argDst: Int32 = 17, argWeights: Int32 = 33, argBias: Int32 = 41
     static let argDiffSrc: Int32 = 129, argDiffDst: Int32 = 145, argDiffWeights: Int32 = 161
@@ -12,11 +14,20 @@ enum DNNL {
         check(dnnl_engine_create(&e, dnnl_cpu, 0), "dnnl_engine_create")
         return e!
     }()
-    nonisolated(unsafe) static let stream: dnnl_stream_t = {
-        var s: dnnl_stream_t?
-        check(dnnl_stream_create(&s, engine, dnnl_stream_default_flags.rawValue), "dnnl_stream_create")
-        return s!
-    }()
+    /// The calling thread's stream (a oneDNN stream must not be used by two threads at once).
+    static var stream: dnnl_stream_t { streams.value.stream }
+    private static let streams = PerThread<Stream> { Stream() }
+
+    /// A stream, destroyed with the thread that made it.
+    private final class Stream {
+        let stream: dnnl_stream_t
+        init() {
+            var s: dnnl_stream_t?
+            DNNL.check(dnnl_stream_create(&s, DNNL.engine, dnnl_stream_default_flags.rawValue), "dnnl_stream_create")
+            stream = s!
+        }
+        deinit { dnnl_stream_destroy(stream) }
+    }
 
     static func check(_ status: dnnl_status_t, _ what: @autoclosure () -> String) {
         precondition(status == dnnl_success, "oneDNN: \(what()) failed with status \(status.rawValue)")
@@ -165,20 +176,20 @@ package final class DNNLFormat: @unchecked Sendable {
         }
     }
 
-    nonisolated(unsafe) private static var plainFormats: [[Int]: DNNLFormat] = [:]
+    private static let plainFormats = PerThread<[[Int]: DNNLFormat]> { [:] }
 
     /// The plain row-major format of `shape`.
     static func plain(_ shape: [Int]) -> DNNLFormat {
-        if let f = plainFormats[shape] { return f }
+        if let f = plainFormats.value[shape] { return f }
         // Ranks oneDNN's plain tags do not cover (scalars, > 6) are described as one flat dimension:
         // the same memory.
         let descShape = (1...6).contains(shape.count) ? shape : [Swift.max(Shape.count(shape), 1)]
         let f = DNNLFormat(DNNL.memoryDesc(descShape), shape: shape)
-        plainFormats[shape] = f
+        plainFormats.value[shape] = f
         return f
     }
 
-    nonisolated(unsafe) private static var blockedFormats: [[Int]: DNNLFormat] = [:]
+    private static let blockedFormats = PerThread<[[Int]: DNNLFormat]> { [:] }
 
     /// The dense channel-blocked layout NCHW{block}c (`aBcd8b` or `aBcd16b`) of a 4-D `shape`
     /// whose channel count `block` divides.
@@ -186,9 +197,9 @@ package final class DNNLFormat: @unchecked Sendable {
         precondition(shape.count == 4 && (block == 8 || block == 16) && shape[1] % block == 0,
                      "channelBlocked: shape \(shape) cannot be laid out in channel blocks of \(block)")
         let key = shape + [block]
-        if let f = blockedFormats[key] { return f }
+        if let f = blockedFormats.value[key] { return f }
         let f = DNNLFormat(DNNL.memoryDesc(shape, tag: block == 8 ? dnnl_aBcd8b : dnnl_aBcd16b), shape: shape)
-        blockedFormats[key] = f
+        blockedFormats.value[key] = f
         return f
     }
 
@@ -205,16 +216,17 @@ package final class DNNLFormat: @unchecked Sendable {
 
 /// Layout conversions between formats, with reorder primitives cached by format pair.
 enum Reorder {
-    nonisolated(unsafe) private static var cache: [[Int]: [(DNNLFormat, DNNLFormat, DNNLPrimitive, DNNLMemory, DNNLMemory)]] = [:]
+    /// Per thread: each call binds the cached memory objects to its buffers.
+    private static let cache = PerThread<[[Int]: [(DNNLFormat, DNNLFormat, DNNLPrimitive, DNNLMemory, DNNLMemory)]]> { [:] }
 
     /// Copies `source` (laid out as `from`) into `destination` (laid out as `to`).
     static func run(from: DNNLFormat, _ source: UnsafeMutablePointer<Float>, to: DNNLFormat, _ destination: UnsafeMutablePointer<Float>) {
         let entry: (DNNLPrimitive, DNNLMemory, DNNLMemory)
-        if let hit = cache[from.shape]?.first(where: { $0.0.isEqual(from) && $0.1.isEqual(to) }) {
+        if let hit = cache.value[from.shape]?.first(where: { $0.0.isEqual(from) && $0.1.isEqual(to) }) {
             entry = (hit.2, hit.3, hit.4)
         } else {
             let e = (DNNLPrimitive(reorderFrom: from.desc, to: to.desc), DNNLMemory(from.desc, allocate: false), DNNLMemory(to.desc, allocate: false))
-            cache[from.shape, default: []].append((from, to, e.0, e.1, e.2))
+            cache.value[from.shape, default: []].append((from, to, e.0, e.1, e.2))
             entry = e
         }
         entry.1.bind(source)
