@@ -61,16 +61,19 @@ public enum SafeTensors {
         for (name, value) in header {
             if name == "__metadata__" { metadata = value as? [String: String] ?? [:]; continue }
             guard let entry = value as? [String: Any], let dtype = entry["dtype"] as? String,
-                  let shape = (entry["shape"] as? [NSNumber])?.map(\.intValue),
-                  let range = (entry["data_offsets"] as? [NSNumber])?.map(\.intValue), range.count == 2 else {
+                  let rawShape = entry["shape"] as? [NSNumber], let rawRange = entry["data_offsets"] as? [NSNumber] else {
                 throw CheckpointError.corrupt(path: path, reason: "entry '\(name)' lacks dtype, shape or data_offsets")
             }
-            let count = shape.reduce(1, *)
             guard let scalar = StoredScalar(safetensors: dtype) else {
                 throw CheckpointError.unsupported(path: path, reason: "tensor '\(name)' has dtype \(dtype)")
             }
-            guard range[0] >= 0, range[1] - range[0] == count * scalar.width, base + range[1] <= data.count else {
-                throw CheckpointError.corrupt(path: path, reason: "tensor '\(name)' (\(dtype) \(shape)) has byte range \(range) that does not fit its shape or the file")
+            let shape = rawShape.compactMap(CheckedCount.integer), range = rawRange.compactMap(CheckedCount.integer)
+            guard shape.count == rawShape.count, let count = CheckedCount.product(shape), let byteCount = CheckedCount.product(count, scalar.width) else {
+                throw CheckpointError.corrupt(path: path, reason: "tensor '\(name)' has shape \(rawShape), expected sizes ≥ 0 whose product fits in memory")
+            }
+            guard range.count == 2, rawRange.count == 2, range[0] >= 0, range[1] >= range[0], range[1] <= data.count - base,
+                  range[1] - range[0] == byteCount else {
+                throw CheckpointError.corrupt(path: path, reason: "tensor '\(name)' (\(dtype) \(shape)) has data_offsets \(rawRange), expected [begin, begin + \(byteCount)] within the \(data.count - base) bytes after the header")
             }
             let bytes = data.subdata(in: (base + range[0])..<(base + range[1]))
             let t = Tensor.make(shape) { p, n in

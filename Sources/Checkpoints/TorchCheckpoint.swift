@@ -68,10 +68,16 @@ public enum TorchCheckpoint {
         guard shape.count == sizeValues.count, strides.count == shape.count else { throw CheckpointError.corrupt(path: path, reason: "entry '\(name)' has a malformed size or stride") }
         if storages[key] == nil { storages[key] = try archive.read(prefix + "data/" + key) }
         let bytes = storages[key]!
-        let count = shape.reduce(1, *)
-        let furthest = zip(shape, strides).reduce(offset) { $0 + ($1.0 - 1) * $1.1 }
-        guard count == 0 || (furthest + 1) * scalar.width <= bytes.count else {
-            throw CheckpointError.corrupt(path: path, reason: "entry '\(name)' (\(shape)) reaches past its storage of \(bytes.count / scalar.width) values")
+        guard offset >= 0, strides.allSatisfy({ $0 >= 0 }), let count = CheckedCount.product(shape), count <= 1 << 31 else {
+            throw CheckpointError.corrupt(path: path, reason: "entry '\(name)' has size \(shape), stride \(strides) and offset \(offset), expected sizes, strides and offset ≥ 0 and at most 2³¹ values")
+        }
+        // The furthest element read, offset + Σ (size − 1)·stride, and its end in bytes, all checked.
+        var furthest: Int? = offset
+        for (size, stride) in zip(shape, strides) where size > 0 {
+            furthest = furthest.flatMap { f in CheckedCount.product(size - 1, stride).flatMap { CheckedCount.sum(f, $0) } }
+        }
+        guard count == 0 || furthest.flatMap({ CheckedCount.sum($0, 1) }).flatMap({ CheckedCount.product($0, scalar.width) }).map({ $0 <= bytes.count }) == true else {
+            throw CheckpointError.corrupt(path: path, reason: "entry '\(name)' (size \(shape), stride \(strides), offset \(offset)) reaches past its storage of \(bytes.count / scalar.width) values")
         }
         return Tensor.make(shape) { p, n in
             bytes.withUnsafeBytes { raw in

@@ -125,7 +125,9 @@ public enum DatasetFormats {
         let rank = Int(bytes[3])
         guard rank >= 1, bytes.count >= 4 + 4 * rank else { throw DataError.corrupt(path: actual, reason: "header of rank \(rank) is truncated") }
         let dims = (0..<rank).map { d in (0..<4).reduce(0) { $0 << 8 | Int(bytes[4 + 4 * d + $1]) } }
-        let expected = dims.reduce(1, *)
+        guard let expected = CheckedCount.product(dims) else {
+            throw DataError.corrupt(path: actual, reason: "header dimensions \(dims) multiply to more values than any file holds")
+        }
         let payload = Array(bytes[(4 + 4 * rank)...])
         guard payload.count == expected else {
             throw DataError.corrupt(path: actual, reason: "header promises \(expected) values (\(dims)), file holds \(payload.count)")

@@ -16,7 +16,8 @@ public enum Inflate {
         }
         defer { inflateEnd(&stream) }
         var output = [UInt8]()
-        output.reserveCapacity(max(sizeHint, input.count * 4))
+        // Deflate expands at most about 1032-fold, so a size hint from a hostile header cannot reserve more.
+        output.reserveCapacity(min(max(sizeHint, input.count * 4), input.count * 1032 + 1024))
         var chunk = [UInt8](repeating: 0, count: 1 << 20), source = input
         try source.withUnsafeMutableBufferPointer { src in
             stream.next_in = src.baseAddress

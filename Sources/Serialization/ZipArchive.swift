@@ -23,6 +23,9 @@ public struct ZipArchive {
             let method = u16(p + 10), compressed = u32(p + 20), size = u32(p + 24)
             let nameLength = u16(p + 28), extraLength = u16(p + 30), commentLength = u16(p + 32)
             let offset = u32(p + 42)
+            guard p + 46 + nameLength <= data.count else {
+                throw SerializationError.corrupt(path: path, reason: "ZIP central directory entry at byte \(p) has a name of \(nameLength) bytes running past the end of the file (\(data.count) bytes)")
+            }
             let name = String(decoding: data[(p + 46)..<(p + 46 + nameLength)], as: UTF8.self)
             entries[name] = (offset, compressed, size, method)
             p += 46 + nameLength + extraLength + commentLength

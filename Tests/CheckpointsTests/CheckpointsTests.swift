@@ -79,6 +79,37 @@ final class SafeTensorsTests: XCTestCase {
             XCTAssertEqual($0 as? CheckpointError, .missing(path: self.folder.appendingPathComponent("none.safetensors").path))
         }
     }
+
+    /// Headers whose sizes or offsets overflow, are negative or do not fit: a clear error, never a
+    /// trap (each of these crashed the reader before).
+    func testHostileHeadersAreErrorsNotCrashes() throws {
+        let url = folder.appendingPathComponent("hostile.safetensors")
+        func file(_ entry: String, dataBytes: Int = 64) -> Data {
+            var json = Array(#"{"w":\#(entry)}"#.utf8)
+            while json.count % 8 != 0 { json.append(0x20) }
+            var length = UInt64(json.count).littleEndian
+            return Data(bytes: &length, count: 8) + Data(json) + Data(count: dataBytes)
+        }
+        let cases: [(String, String)] = [
+            (#"{"dtype":"F32","shape":[1],"data_offsets":[9223372036854775803,9223372036854775807]}"#, "data_offsets"),
+            (#"{"dtype":"F32","shape":[1],"data_offsets":[1,-9223372036854775808]}"#, "data_offsets"),
+            (#"{"dtype":"F32","shape":[-16],"data_offsets":[64,0]}"#, "shape"),
+            (#"{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,64]}"#, "shape"),
+            (#"{"dtype":"F32","shape":[2305843009213693952],"data_offsets":[0,64]}"#, "shape"),
+            (#"{"dtype":"F32","shape":[1048576,1048576],"data_offsets":[0,64]}"#, "data_offsets"),
+            (#"{"dtype":"F32","shape":[1.5],"data_offsets":[0,4]}"#, "shape"),
+            (#"{"dtype":"F32","shape":[16],"data_offsets":[0]}"#, "data_offsets"),
+            (#"{"dtype":"F32","shape":[2],"data_offsets":[60,68]}"#, "data_offsets"),
+        ]
+        for (entry, field) in cases {
+            try file(entry).write(to: url)
+            XCTAssertThrowsError(try SafeTensors.read(url), entry) { error in
+                XCTAssertTrue("\(error)".contains(url.path) && "\(error)".contains("'w'") && "\(error)".contains(field), "\(entry): \(error)")
+            }
+        }
+        try file(#"{"dtype":"F32","shape":[2,0],"data_offsets":[0,0]}"#).write(to: url)
+        XCTAssertEqual(try SafeTensors.read(url).tensors["w"]?.shape, [2, 0], "an empty tensor is valid")
+    }
 }
 
 final class TorchCheckpointTests: XCTestCase {
@@ -123,5 +154,14 @@ final class TorchCheckpointTests: XCTestCase {
         let bytes = try Data(contentsOf: fixture("resnet8", "pth"))
         try bytes.prefix(bytes.count / 2).write(to: truncated)
         XCTAssertThrowsError(try TorchCheckpoint.read(truncated)) { XCTAssertTrue("\($0)".contains("cut.pth"), "\($0)") }
+        // A central-directory entry whose name runs past the end of the file (crashed before).
+        var zip = [UInt8](bytes)
+        let central = try XCTUnwrap((0..<(zip.count - 4)).last { zip[$0] == 0x50 && zip[$0 + 1] == 0x4B && zip[$0 + 2] == 0x01 && zip[$0 + 3] == 0x02 })
+        zip[central + 28] = 0xFF; zip[central + 29] = 0xFF
+        let longName = folder.appendingPathComponent("long-name.pth")
+        try Data(zip).write(to: longName)
+        XCTAssertThrowsError(try TorchCheckpoint.read(longName)) {
+            XCTAssertTrue("\($0)".contains("long-name.pth") && "\($0)".contains("name of 65535 bytes"), "\($0)")
+        }
     }
 }

@@ -119,6 +119,11 @@ final class DatasetFormatTests: XCTestCase {
         assertError({ if case .corrupt = $0 { return true }; return false }, mentioning: "t10k-images-idx3-ubyte.gz") {
             _ = try DatasetFormats.fashionMNIST(directory: self.folder, train: false)
         }
+        // Dimensions whose product overflows (0xFFFFFFFF³ trapped before).
+        try write(idx([0xFFFF_FFFF, 0xFFFF_FFFF, 0xFFFF_FFFF], [1, 2, 3]), "train-images-idx3-ubyte")
+        assertError({ if case .corrupt(_, let reason) = $0 { return reason.contains("multiply") }; return false }, mentioning: "train-images-idx3-ubyte") {
+            _ = try DatasetFormats.fashionMNIST(directory: self.folder, train: true)
+        }
     }
 
     func testImageFolderWithPNGAndJPEG() throws {

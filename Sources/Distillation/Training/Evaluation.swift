@@ -29,18 +29,30 @@ public enum Evaluation {
                                 loss: loss / Double(max(count, 1)), count: count)
     }
 
-    /// Correct predictions at top-1 and top-5 in a batch of logits.
+    /// Correct predictions at top-1 and top-5 in a batch of logits, by the rank of the target's logit
+    /// in its row sorted in descending order, as PyTorch's `topk` orders it: a NaN ranks above every
+    /// number, and equal values keep class order (the lower class index first, as a stable sort).
+    /// A sample is correct at k when its target ranks among the first k; a NaN target logit is
+    /// always wrong. So a row of equal logits counts only for class 0, and a row of NaN for none.
     public static func correct(_ logits: Tensor, _ labels: [Int]) -> (top1: Int, top5: Int) {
         let c = logits.shape[1]
         let values = logits.scalars
         var top1 = 0, top5 = 0
         for (i, y) in labels.enumerated() {
-            let row = values[(i * c)..<((i + 1) * c)]
-            let target = row[row.startIndex + y]
-            let above = row.filter { $0 > target }.count
-            if above == 0 { top1 += 1 }
-            if above < 5 { top5 += 1 }
+            let rank = targetRank(values[(i * c)..<((i + 1) * c)], target: y)
+            if rank < 1 { top1 += 1 }
+            if rank < 5 { top5 += 1 }
         }
         return (top1, top5)
+    }
+
+    /// The position of class `target` in `row` sorted as `correct(_:_:)` says (0: first), or
+    /// `row.count` when its logit is NaN.
+    static func targetRank(_ row: ArraySlice<Float>, target: Int) -> Int {
+        let value = row[row.startIndex + target]
+        if value.isNaN { return row.count }
+        var rank = 0
+        for (j, v) in row.enumerated() where j != target && (v.isNaN || v > value || (v == value && j < target)) { rank += 1 }
+        return rank
     }
 }

@@ -1,0 +1,39 @@
+import Distillation
+import Engine
+import XCTest
+
+/// Top-k accuracy by the target's rank in PyTorch's `topk` order: NaN first, ties in class order;
+/// a NaN target is wrong. (Before, a sample counted as correct when no logit beat its target's, so
+/// a model with equal or NaN logits scored 100%.)
+final class EvaluationTests: XCTestCase {
+    func testTopKOnDistinctLogits() {
+        let logits = Tensor([0.1, 0.9, 0.3, 0.2, 0.5, 0.4, 0.8, 0.7, 0.6, 0.0,
+                             0.1, 0.9, 0.3, 0.2, 0.5, 0.4, 0.8, 0.7, 0.6, 0.0], shape: [2, 10])
+        // Class 1 ranks first; class 4 (0.5) ranks fifth, after 0.9, 0.8, 0.7, 0.6.
+        XCTAssertEqual(Evaluation.correct(logits, [1, 4]).top1, 1)
+        XCTAssertEqual(Evaluation.correct(logits, [1, 4]).top5, 2)
+        XCTAssertEqual(Evaluation.correct(logits, [5, 9]).top5, 0, "0.4 ranks sixth, 0.0 last")
+    }
+
+    func testTiesKeepClassOrder() {
+        let equal = Tensor(Array(repeating: 0.25, count: 30), shape: [3, 10])
+        XCTAssertEqual(Evaluation.correct(equal, [0, 3, 7]).top1, 1, "only class 0 is first among equals")
+        XCTAssertEqual(Evaluation.correct(equal, [0, 3, 7]).top5, 2, "classes 0 and 3 are among the first five")
+        let pair = Tensor([2, 5, 5, 1], shape: [1, 4])
+        XCTAssertEqual(Evaluation.correct(pair, [1]).top1, 1)
+        XCTAssertEqual(Evaluation.correct(pair, [2]).top1, 0, "the tie goes to the lower class")
+    }
+
+    func testNaNIsNeverCorrectAndRanksFirst() {
+        let nan = Float.nan
+        let allNaN = Tensor(Array(repeating: nan, count: 20), shape: [2, 10])
+        XCTAssertTrue(Evaluation.correct(allNaN, [0, 5]) == (0, 0), "a NaN target is wrong at every k")
+        let oneNaN = Tensor([nan, 5, 1, 0, -1, -2, -3, -4], shape: [1, 8])
+        XCTAssertEqual(Evaluation.correct(oneNaN, [1]).top1, 0, "a NaN ranks above the largest number")
+        XCTAssertEqual(Evaluation.correct(oneNaN, [1]).top5, 1)
+        XCTAssertEqual(Evaluation.correct(oneNaN, [0]).top5, 0)
+        let infinite = Tensor([-.infinity, .infinity, 3], shape: [1, 3])
+        XCTAssertEqual(Evaluation.correct(infinite, [1]).top1, 1, "infinities are numbers")
+        XCTAssertEqual(Evaluation.correct(infinite, [0]).top1, 0)
+    }
+}
