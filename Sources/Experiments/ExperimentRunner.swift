@@ -30,7 +30,7 @@ public final class ExperimentRunner {
         var budget = stopAfterEpochs
         for (index, cell) in cells.enumerated() {
             let head = "[\(index + 1)/\(cells.count)] \(cell.label)"
-            let run = try RunDirectory(output.appendingPathComponent(cell.path).path)
+            let run = try RunDirectory(output.appendingPathComponent(cell.path).path, exclusive: true)
             if let done = result(of: cell) {
                 try checkConfiguration(of: cell, in: run)
                 progress?.update(String(format: "%@: finished (best %.2f%%, last %.2f%%)", head, done.bestTop1, done.lastTop1), force: true)

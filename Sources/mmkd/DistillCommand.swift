@@ -98,7 +98,7 @@ struct DistillCommand: ParsableCommand {
     func run() throws {
         let config = try configuration()
         let method = config.hyper.method
-        let run = try RunDirectory(recipe.runsDir + "/" + (recipe.name ?? "\(method.name)-\(student)-seed\(recipe.seed)"))
+        let run = try RunDirectory(recipe.runsDir + "/" + (recipe.name ?? "\(method.name)-\(student)-seed\(recipe.seed)"), exclusive: true)
         let trainer = try Trainer.distillation(config, run: run, resume: recipe.resume)
         print("distilling \(config.teachers.map(\.arch).joined(separator: " + ")) → \(student) (\(trainer.model.parameterCount) parameters) with \(method.name) on \(recipe.data): \(trainer.trainLoader.dataset.count) training, \(trainer.testLoader.dataset.count) test images → \(run.url.path)")
         let teachers = try trainer.distillation!.evaluateTeachers(run: run, testLoader: trainer.testLoader)

@@ -21,6 +21,7 @@ struct RecipeOptions: ParsableArguments {
     @Flag(help: "Continue the run in RUNS/NAME from its last finished epoch.") var resume = false
 
     func validate() throws {
+        if let name, let problem = RunDirectory.problem(withName: name) { throw ValidationError("--name: \(problem)") }
         guard epochs > 0 else { throw ValidationError("--epochs must be positive, got \(epochs)") }
         guard batchSize > 1 else { throw ValidationError("--batch-size must be at least 2, got \(batchSize)") }
         if let lr, !(lr > 0) { throw ValidationError("--lr must be positive, got \(lr)") }

@@ -27,7 +27,7 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         let config = try recipe.configuration(arch: arch)
-        let run = try RunDirectory(recipe.runsDir + "/" + (recipe.name ?? "\(arch)-seed\(recipe.seed)"))
+        let run = try RunDirectory(recipe.runsDir + "/" + (recipe.name ?? "\(arch)-seed\(recipe.seed)"), exclusive: true)
         let trainer = try Trainer.supervised(config, run: run, resume: recipe.resume)
         print("training \(arch) (\(trainer.model.parameterCount) parameters) on \(config.data): \(trainer.trainLoader.dataset.count) training, \(trainer.testLoader.dataset.count) test images, \(trainer.classNames.count) classes → \(run.url.path)")
         if trainer.nextEpoch > 0 { print("resuming after epoch \(trainer.nextEpoch)") }

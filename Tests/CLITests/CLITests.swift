@@ -56,6 +56,7 @@ final class CLITests: XCTestCase {
         try assertFails(["train", "--arch", "resnet9", "--data", data], saying: "unknown architecture 'resnet9'")
         try assertFails(["train", "--arch", "resnet8", "--data", data, "--epochs", "0"], saying: "--epochs must be positive")
         try assertFails(["train", "--arch", "resnet8", "--data", "nowhere:/x"], saying: "nowhere")
+        try assertFails(["train", "--arch", "resnet8", "--data", data, "--name", "../../escape"], saying: "--name: '../../escape' has a '/'")
         try assertFails(["distill", "--student", "resnet8", "--method", "mmdk", "--teacher", "resnet8=x", "--data", data], saying: "unknown method 'mmdk'")
         try assertFails(["distill", "--student", "resnet8", "--method", "mmkd", "--data", data], saying: "--teacher")
         try assertFails(["distill", "--student", "resnet8", "--method", "mmkd", "--teacher", "resnet8=\(folder!)/none.safetensors", "--data", data],

@@ -37,3 +37,24 @@ final class EvaluationTests: XCTestCase {
         XCTAssertEqual(Evaluation.correct(infinite, [0]).top1, 0)
     }
 }
+
+/// One process at a time writes a run; run names stay inside the runs directory.
+final class RunDirectoryTests: XCTestCase {
+    func testASecondHoldOnARunFailsNamingTheHolder() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("mmkd-lock-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var first: RunDirectory? = try RunDirectory(path, exclusive: true)
+        XCTAssertNotNil(first?.lock)
+        XCTAssertThrowsError(try RunDirectory(path, exclusive: true)) { error in
+            XCTAssertTrue("\(error)".contains(path) && "\(error)".contains("in use by process \(getpid())"), "\(error)")
+        }
+        XCTAssertNoThrow(try RunDirectory(path), "readers take no hold")
+        first = nil
+        XCTAssertNoThrow(try RunDirectory(path, exclusive: true), "the hold ends with its holder")
+    }
+
+    func testRunNamesAreOneFolder() {
+        for bad in ["", ".", "..", "../../escape", "a/b", "/abs"] { XCTAssertNotNil(RunDirectory.problem(withName: bad), bad) }
+        for good in ["kd-resnet8-seed1", "run.2", "..hidden"] { XCTAssertNil(RunDirectory.problem(withName: good), good) }
+    }
+}

@@ -6,10 +6,30 @@ import Foundation
 /// atomically; metrics lines are appended whole.
 public struct RunDirectory: Sendable {
     public let url: URL
+    /// The hold on the folder when opened `exclusive` (kept while any copy of this value lives).
+    public let lock: RunLock?
 
-    public init(_ path: String) throws {
+    /// Opens (creating it if needed) the run folder at `path`; `exclusive` (every writer: train,
+    /// distill, each cell of an experiment) also takes its `RunLock`, so that one process at a time
+    /// writes a run.
+    public init(_ path: String, exclusive: Bool = false) throws {
         url = URL(fileURLWithPath: path)
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        do {
+            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        } catch {
+            throw TrainingError.runDirectory(path: path, reason: (error as NSError).localizedDescription)
+        }
+        lock = exclusive ? try RunLock(url) : nil
+    }
+
+    /// Why `name` cannot name a run folder under a runs directory, or nil when it can: one path
+    /// component, not empty, not `.` or `..`, without `/` or a NUL byte (so a run never lands outside
+    /// its runs directory).
+    public static func problem(withName name: String) -> String? {
+        if name.isEmpty { return "it is empty" }
+        if name == "." || name == ".." { return "'\(name)' is not a folder of its own" }
+        if name.contains("/") || name.contains("\0") { return "'\(name)' has a '/' (a run is one folder under --runs-dir)" }
+        return nil
     }
 
     public func file(_ name: String) -> URL { url.appendingPathComponent(name) }

@@ -44,6 +44,9 @@ public final class Trainer {
         if resume, FileManager.default.fileExists(atPath: run.file("resume.safetensors").path) {
             try loadResumeState()
         } else {
+            if resume, FileManager.default.fileExists(atPath: run.file("config.json").path) {
+                FileHandle.standardError.write(Data("note: \(run.url.path) holds no resume file (the earlier run ended before its first epoch did); starting from epoch 1\n".utf8))
+            }
             try run.writeJSON(configuration, to: "config.json")
             try? FileManager.default.removeItem(at: run.file("metrics.jsonl"))
         }

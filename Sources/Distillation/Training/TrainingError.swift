@@ -2,12 +2,17 @@
 public enum TrainingError: Error, CustomStringConvertible {
     case nonFiniteLoss(epoch: Int, batch: Int, value: Float)
     case resumeMismatch(path: String, reason: String)
+    case runInUse(path: String, holder: String)
+    case runDirectory(path: String, reason: String)
 
     public var description: String {
         switch self {
         case let .nonFiniteLoss(epoch, batch, value):
             return "the loss became \(value) at epoch \(epoch + 1), batch \(batch + 1); the last good checkpoints are kept (try a lower --lr)"
         case let .resumeMismatch(path, reason): return "\(path): cannot resume: \(reason)"
+        case let .runInUse(path, holder):
+            return "\(path): the run is in use by \(holder); wait for it to end, or choose another --name"
+        case let .runDirectory(path, reason): return "\(path): cannot use the run directory: \(reason)"
         }
     }
 }
