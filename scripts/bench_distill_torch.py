@@ -13,7 +13,6 @@ import json
 import resource
 import statistics
 import sys
-import time
 
 try:
     import torch
@@ -23,6 +22,7 @@ except ImportError:
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from bench_kernels_torch import make_model  # noqa: E402
+from bench_timing import time_calls  # noqa: E402
 import mmkd_torch as M  # noqa: E402
 
 torch.set_num_threads(2)
@@ -100,13 +100,7 @@ def main():
     for c in spec["cases"]:
         w = workloads.setdefault(c["config"], Workload(c["config"]))
         fn = w.ordinary if c["kind"] == "distill_ordinary" else w.meta_step
-        for _ in range(c.get("warmup", 1)):
-            fn()
-        times = []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t)
+        times = time_calls(fn, c.get("warmup", 1), repeats)
         out[c["name"]] = times
         out["peak_rss_bytes " + c["config"]] = [peak_rss()]
         print(f"  torch {c['name']}: {statistics.median(times) * 1e3:.1f} ms", file=sys.stderr)

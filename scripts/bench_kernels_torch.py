@@ -8,7 +8,8 @@ Exits with status 3 when PyTorch is not importable. Runs on 2 threads, as the Sw
 import json
 import statistics
 import sys
-import time
+
+from bench_timing import time_calls
 
 try:
     import torch
@@ -169,14 +170,7 @@ def main():
     for c in spec["cases"]:
         grad = c["kind"] == "train_step"
         with torch.set_grad_enabled(grad):
-            fn = case_fn(c)
-            for _ in range(3):
-                fn()
-            times = []
-            for _ in range(repeats):
-                t = time.perf_counter()
-                fn()
-                times.append(time.perf_counter() - t)
+            times = time_calls(case_fn(c), 3, repeats)
         out[c["name"]] = times
         print(f"  torch {c['name']}: {statistics.median(times) * 1e3:.3f} ms", file=sys.stderr)
     json.dump(out, open(sys.argv[2], "w"))

@@ -5,15 +5,8 @@ import XCTest
 /// The `mmkd` executable as a user runs it: every subcommand's argument errors (a non-zero exit and
 /// a message naming the flag), and tiny real runs of train, eval, distill, import-torch, run and
 /// report on a CIFAR-format data set written by the test.
-final class CLITests: XCTestCase {
-    var folder: String!
-
-    override func setUpWithError() throws {
-        folder = NSTemporaryDirectory() + "mmkd-cli-\(UUID().uuidString)"
-        try TinyCIFAR.write(to: folder, seed: 21)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: folder) }
+final class CLITests: TinyCIFARTestCase {
+    override var dataSeed: UInt64 { 21 }
 
     /// The `mmkd` built beside this test bundle.
     var executable: URL {

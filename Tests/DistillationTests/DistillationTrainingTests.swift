@@ -9,20 +9,17 @@ import NN
 import XCTest
 
 /// Distillation runs on a tiny CIFAR-10-format data set and random teachers written by the test.
-final class DistillationTrainingTests: XCTestCase {
-    var folder: String!
+final class DistillationTrainingTests: TinyCIFARTestCase {
+    override var dataSeed: UInt64 { 12 }
 
     override func setUpWithError() throws {
-        folder = NSTemporaryDirectory() + "mmkd-distill-\(UUID().uuidString)"
-        try TinyCIFAR.write(to: folder, seed: 12)
+        try super.setUpWithError()
         for (i, arch) in ["resnet14", "resnet8"].enumerated() {
             Initialization.seed(UInt64(100 + i))
             let model = try ModelZoo.make(arch, classes: 10)
             try ModelCheckpoint.save(model, metadata: ["arch": arch], to: URL(fileURLWithPath: folder + "/teacher\(i).safetensors"))
         }
     }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: folder) }
 
     func configuration(_ name: String) -> DistillationConfiguration { configuration(DistillationMethods.named(name)!) }
 

@@ -9,15 +9,8 @@ import NN
 import XCTest
 
 /// Training on a tiny CIFAR-10-format data set written by the test.
-final class SupervisedTrainingTests: XCTestCase {
-    var folder: String!
-
-    override func setUpWithError() throws {
-        folder = NSTemporaryDirectory() + "mmkd-train-\(UUID().uuidString)"
-        try TinyCIFAR.write(to: folder, seed: 11)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: folder) }
+final class SupervisedTrainingTests: TinyCIFARTestCase {
+    override var dataSeed: UInt64 { 11 }
 
     func configuration() -> TrainingConfiguration {
         var c = TrainingConfiguration(arch: "resnet8", data: "cifar10:\(folder!)")

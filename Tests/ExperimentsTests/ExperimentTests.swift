@@ -10,18 +10,15 @@ import XCTest
 
 /// `mmkd run` / `mmkd report` on a tiny CIFAR-10-format data set: a teacher trained in the
 /// experiment, one from a checkpoint, three methods and two seeds.
-final class ExperimentTests: XCTestCase {
-    var folder: String!
+final class ExperimentTests: TinyCIFARTestCase {
+    override var dataSeed: UInt64 { 21 }
 
     override func setUpWithError() throws {
-        folder = NSTemporaryDirectory() + "mmkd-experiment-\(UUID().uuidString)"
-        try TinyCIFAR.write(to: folder, seed: 21)
+        try super.setUpWithError()
         Initialization.seed(7)
         try ModelCheckpoint.save(try ModelZoo.make("resnet14", classes: 10), metadata: ["arch": "resnet14"],
                                  to: URL(fileURLWithPath: folder + "/teacher.safetensors"))
     }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: folder) }
 
     func writeSpec(_ extra: String = "", methods: String = "[alone, aver, {name: mmkd, method: mmkd, buffer_size: 16, meta_freq: 2}]") throws -> String {
         let yaml = """

@@ -119,30 +119,24 @@ package enum ConvolutionKernels {
             if bias { args.append((DNNL.argBias, DNNLFormat.plain([g.outChannels]))) }
             args.append((DNNL.argDst, DNNLFormat(prim.md(dnnl_query_dst_md), shape: outShape)))
             p = DNNLPlan(prim, args)
-        case .backwardData:
+        case .backwardData, .backwardWeights:
             var (src, wei, dst) = descs(g, any: any)
             let (strides, dil, pad) = spatial(g)
             var desc = dnnl_convolution_desc_t()
-            DNNL.check(dnnl_dilated_convolution_backward_data_desc_init(&desc, dnnl_convolution_direct, &src, &wei, &dst,
-                                                                        strides, dil, pad, pad), "convolution_backward_data_desc_init \(g)")
-            let prim = DNNLPrimitive(&desc, hint: forwardPrimitive(g, bias: false, any: any), what: "conv backward data")
-            p = DNNLPlan(prim, [
-                (DNNL.argDiffDst, DNNLFormat(prim.md(dnnl_query_diff_dst_md), shape: outShape)),
-                (DNNL.argWeights, DNNLFormat(prim.md(dnnl_query_weights_md), shape: wShape)),
-                (DNNL.argDiffSrc, DNNLFormat(prim.md(dnnl_query_diff_src_md), shape: inShape)),
-            ])
-        case .backwardWeights:
-            var (src, wei, dst) = descs(g, any: any)
-            let (strides, dil, pad) = spatial(g)
-            var desc = dnnl_convolution_desc_t()
-            DNNL.check(dnnl_dilated_convolution_backward_weights_desc_init(&desc, dnnl_convolution_direct, &src, &wei, nil, &dst,
-                                                                           strides, dil, pad, pad), "convolution_backward_weights_desc_init \(g)")
-            let prim = DNNLPrimitive(&desc, hint: forwardPrimitive(g, bias: false, any: any), what: "conv backward weights")
-            p = DNNLPlan(prim, [
-                (DNNL.argSrc, DNNLFormat(prim.md(dnnl_query_src_md), shape: inShape)),
-                (DNNL.argDiffDst, DNNLFormat(prim.md(dnnl_query_diff_dst_md), shape: outShape)),
-                (DNNL.argDiffWeights, DNNLFormat(prim.md(dnnl_query_diff_weights_md), shape: wShape)),
-            ])
+            let data = pass == .backwardData, what = data ? "conv backward data" : "conv backward weights"
+            let status = data
+                ? dnnl_dilated_convolution_backward_data_desc_init(&desc, dnnl_convolution_direct, &src, &wei, &dst, strides, dil, pad, pad)
+                : dnnl_dilated_convolution_backward_weights_desc_init(&desc, dnnl_convolution_direct, &src, &wei, nil, &dst, strides, dil, pad, pad)
+            DNNL.check(status, "\(what) desc_init \(g)")
+            let prim = DNNLPrimitive(&desc, hint: forwardPrimitive(g, bias: false, any: any), what: what)
+            // Arguments in the plan's order: backward-data (output gradient, weight, input gradient),
+            // backward-weights (input, output gradient, weight gradient).
+            let arguments: [(Int32, dnnl_query_t, [Int])] = data
+                ? [(DNNL.argDiffDst, dnnl_query_diff_dst_md, outShape), (DNNL.argWeights, dnnl_query_weights_md, wShape),
+                   (DNNL.argDiffSrc, dnnl_query_diff_src_md, inShape)]
+                : [(DNNL.argSrc, dnnl_query_src_md, inShape), (DNNL.argDiffDst, dnnl_query_diff_dst_md, outShape),
+                   (DNNL.argDiffWeights, dnnl_query_diff_weights_md, wShape)]
+            p = DNNLPlan(prim, arguments.map { ($0.0, DNNLFormat(prim.md($0.1), shape: $0.2)) })
         }
         plans.value[key] = p
         return p

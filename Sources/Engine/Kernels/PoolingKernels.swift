@@ -34,20 +34,24 @@ package struct PoolingWindows: Hashable, Sendable {
 
 /// Swift pooling kernels over NCHW planes, planes in parallel.
 package enum PoolingKernels: EightLaneMemory {
+    /// Runs `body(plane)` for each of `planes` planes of `size` values, split across the workers.
+    static func forEachPlane(_ planes: Int, size: Int, _ body: (Int) -> Void) {
+        Parallel.chunks(planes, grain: max(1, 16_384 / max(size, 1))) { range in
+            for p in range { body(p) }
+        }
+    }
+
     /// Window averages; `planes` = N·C planes of `h`×`w`.
     package static func averageForward(_ x: UnsafePointer<Float>, planes: Int, h: Int, w: Int, rows: PoolingWindows, cols: PoolingWindows,
                                       _ y: UnsafeMutablePointer<Float>) {
-        let xs = SendablePointer(UnsafeMutablePointer(mutating: x)), ys = SendablePointer(y)
         let oh = rows.count, ow = cols.count
-        Parallel.chunks(planes, grain: max(1, 16_384 / max(h * w, 1))) { range in
-            for p in range {
-                let src = xs.pointer + p * h * w, dst = ys.pointer + p * oh * ow
-                for i in 0..<oh {
-                    for j in 0..<ow {
-                        var s: Float = 0
-                        for r in rows.start[i]..<rows.end[i] { for c in cols.start[j]..<cols.end[j] { s += src[r * w + c] } }
-                        dst[i * ow + j] = s / Float(rows.extent[i] * cols.extent[j])
-                    }
+        forEachPlane(planes, size: h * w) { p in
+            let src = x + p * h * w, dst = y + p * oh * ow
+            for i in 0..<oh {
+                for j in 0..<ow {
+                    var s: Float = 0
+                    for r in rows.start[i]..<rows.end[i] { for c in cols.start[j]..<cols.end[j] { s += src[r * w + c] } }
+                    dst[i * ow + j] = s / Float(rows.extent[i] * cols.extent[j])
                 }
             }
         }
@@ -56,17 +60,14 @@ package enum PoolingKernels: EightLaneMemory {
     /// The adjoint of `averageForward`: spreads each output gradient over its window.
     package static func averageBackward(_ gy: UnsafePointer<Float>, planes: Int, h: Int, w: Int, rows: PoolingWindows, cols: PoolingWindows,
                                        _ gx: UnsafeMutablePointer<Float>) {
-        let gs = SendablePointer(UnsafeMutablePointer(mutating: gy)), xs = SendablePointer(gx)
         let oh = rows.count, ow = cols.count
-        Parallel.chunks(planes, grain: max(1, 16_384 / max(h * w, 1))) { range in
-            for p in range {
-                let src = gs.pointer + p * oh * ow, dst = xs.pointer + p * h * w
-                dst.initialize(repeating: 0, count: h * w)
-                for i in 0..<oh {
-                    for j in 0..<ow {
-                        let v = src[i * ow + j] / Float(rows.extent[i] * cols.extent[j])
-                        for r in rows.start[i]..<rows.end[i] { for c in cols.start[j]..<cols.end[j] { dst[r * w + c] += v } }
-                    }
+        forEachPlane(planes, size: h * w) { p in
+            let src = gy + p * oh * ow, dst = gx + p * h * w
+            dst.initialize(repeating: 0, count: h * w)
+            for i in 0..<oh {
+                for j in 0..<ow {
+                    let v = src[i * ow + j] / Float(rows.extent[i] * cols.extent[j])
+                    for r in rows.start[i]..<rows.end[i] { for c in cols.start[j]..<cols.end[j] { dst[r * w + c] += v } }
                 }
             }
         }

@@ -52,6 +52,16 @@ struct BenchOptions: ParsableArguments {
     func configureEngine() {
         ConvolutionKernels.letLibraryChooseLayout = convLayout == "library"
     }
+
+    /// Runs the kernel-comparator `cases` (those `--filter` keeps), prints the table and writes the
+    /// JSON file when asked.
+    func runKernelCases(_ cases: [BenchCase]) throws {
+        configureEngine()
+        let results = BenchRunner(repeats: repeats, rounds: rounds)
+            .run(cases.filter { c in filter.map { c.name.contains($0) } ?? true }, torch: comparator(script: "bench_kernels_torch.py"))
+        BenchReport.print(results)
+        if let json { try BenchReport.write(results, to: json) }
+    }
 }
 
 struct KernelsBench: ParsableCommand {
@@ -61,14 +71,7 @@ struct KernelsBench: ParsableCommand {
 
     @OptionGroup var options: BenchOptions
 
-    func run() throws {
-        options.configureEngine()
-        let cases = KernelBenchCases.all.filter { c in options.filter.map { c.name.contains($0) } ?? true }
-        let results = BenchRunner(repeats: options.repeats, rounds: options.rounds)
-            .run(cases, torch: options.comparator(script: "bench_kernels_torch.py"))
-        BenchReport.print(results)
-        if let path = options.json { try BenchReport.write(results, to: path) }
-    }
+    func run() throws { try options.runKernelCases(KernelBenchCases.all) }
 }
 
 struct TrainBench: ParsableCommand {
@@ -86,12 +89,7 @@ struct TrainBench: ParsableCommand {
     }
 
     func run() throws {
-        options.configureEngine()
-        let cases = (archs.isEmpty ? ["resnet8", "resnet20", "resnet8x4", "vgg8"] : archs).map(KernelBenchCases.trainStep)
-        let results = BenchRunner(repeats: options.repeats, rounds: options.rounds)
-            .run(cases, torch: options.comparator(script: "bench_kernels_torch.py"))
-        BenchReport.print(results)
-        if let path = options.json { try BenchReport.write(results, to: path) }
+        try options.runKernelCases((archs.isEmpty ? ["resnet8", "resnet20", "resnet8x4", "vgg8"] : archs).map(KernelBenchCases.trainStep))
     }
 }
 
