@@ -9,13 +9,31 @@ public enum ModelCheckpoint {
         try SafeTensors.write(module.stateDict, metadata: metadata, to: url)
     }
 
-    /// Loads into `module`; a checkpoint of another architecture names the first key that differs
-    /// and both shapes. Returns the metadata.
+    /// Loads into `module` from safetensors or a PyTorch `torch.save` file (`.pth`, `.pt`, `.tar`; told
+    /// apart by content: a ZIP archive or a pickle is PyTorch's); a checkpoint of another
+    /// architecture names the first key that differs and both shapes. Returns the metadata
+    /// (safetensors) or the scalar entries beside the state dict (PyTorch).
     @discardableResult
     public static func load(_ url: URL, into module: Module) throws -> [String: String] {
+        guard FileManager.default.fileExists(atPath: url.path) else { throw CheckpointError.missing(path: url.path) }
+        if isPyTorchFile(url) {
+            let contents = try TorchCheckpoint.read(url)
+            try load(Dictionary(contents.tensors, uniquingKeysWith: { first, _ in first }), into: module, path: url.path)
+            return contents.extras
+        }
         let contents = try SafeTensors.read(url)
         try load(contents.tensors, into: module, path: url.path)
         return contents.metadata
+    }
+
+    /// Whether `url` is a `torch.save` file: one of its extensions, or a ZIP archive (what PyTorch ≥
+    /// 1.6 writes; a safetensors file starts with its header's length, whose high bytes are zero, so
+    /// it never starts with ZIP's signature "PK\u{3}\u{4}").
+    static func isPyTorchFile(_ url: URL) -> Bool {
+        if ["pth", "pt", "tar"].contains(url.pathExtension.lowercased()) { return true }
+        guard let handle = try? FileHandle(forReadingFrom: url) else { return false }
+        defer { try? handle.close() }
+        return [UInt8]((try? handle.read(upToCount: 4)) ?? Data()).starts(with: [0x50, 0x4B, 0x03, 0x04])
     }
 
     /// Loads a state dict read from `path` into `module`, or names the first key that does not fit.

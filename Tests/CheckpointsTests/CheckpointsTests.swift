@@ -115,6 +115,24 @@ final class SafeTensorsTests: XCTestCase {
 final class TorchCheckpointTests: XCTestCase {
     func fixture(_ name: String, _ ext: String) -> URL { Bundle.module.url(forResource: name, withExtension: ext, subdirectory: "Fixtures")! }
 
+    /// Every command loads checkpoints through `ModelCheckpoint.load`, which takes both formats (eval
+    /// and gradcam refused a .pth with "header length … exceeds the file" before).
+    func testModelCheckpointLoadsPyTorchFilesWhateverTheirName() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("mmkd-any-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let reference = try ModelZoo.make("resnet8", classes: 10)
+        reference.load(Dictionary(uniqueKeysWithValues: try TorchCheckpoint.read(fixture("resnet8", "pth")).tensors))
+        let renamed = folder.appendingPathComponent("teacher.ckpt")
+        try FileManager.default.copyItem(at: fixture("resnet8", "pth"), to: renamed)
+        for url in [fixture("resnet8", "pth"), renamed] {
+            let model = try ModelZoo.make("resnet8", classes: 10)
+            let extras = try ModelCheckpoint.load(url, into: model)
+            XCTAssertEqual(extras["epoch"], "7", url.lastPathComponent)
+            for ((name, a), (_, b)) in zip(model.stateDict, reference.stateDict) { XCTAssertEqual(a.scalars, b.scalars, name) }
+        }
+    }
+
     func testRepDistillerStyleTeacherGivesPyTorchsLogits() throws {
         let contents = try TorchCheckpoint.read(fixture("resnet8", "pth"))
         XCTAssertEqual(contents.extras["epoch"], "7")

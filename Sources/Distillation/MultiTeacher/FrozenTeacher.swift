@@ -22,15 +22,8 @@ public final class FrozenTeacher {
     /// mismatching key.
     public static func load(arch: String, checkpoint path: String, classes: Int) throws -> FrozenTeacher {
         let model = try ModelZoo.make(arch, classes: classes)
-        let url = URL(fileURLWithPath: path)
-        guard FileManager.default.fileExists(atPath: path) else { throw CheckpointError.missing(path: path) }
         do {
-            if path.hasSuffix(".pth") || path.hasSuffix(".pt") || path.hasSuffix(".tar") {
-                let contents = try TorchCheckpoint.read(url)
-                try ModelCheckpoint.load(Dictionary(contents.tensors, uniquingKeysWith: { a, _ in a }), into: model, path: path)
-            } else {
-                try ModelCheckpoint.load(url, into: model)
-            }
+            try ModelCheckpoint.load(URL(fileURLWithPath: path), into: model)
         } catch CheckpointError.architectureMismatch(_, let reason) {
             throw CheckpointError.architectureMismatch(path: path, reason: "\(arch) with \(classes) classes: \(reason)")
         }
