@@ -25,23 +25,23 @@ struct DistillCommand: ParsableCommand {
     @Option(help: "Student architecture (\(ModelZoo.names.joined(separator: ", "))).") var student: String
     @Option(name: .customLong("teacher"), help: "A teacher as ARCH=CHECKPOINT (repeat for several).") var teachers: [String] = []
     @OptionGroup var recipe: RecipeOptions
-    @Option(help: "Temperature τ.") var tau: Float = 4
-    @Option(help: "Weight γ of cross-entropy.") var gamma: Float = 1
-    @Option(help: "Weight α of the logit term (default: the method's, 0 for fitnet/at/srrl, else 1).") var alpha: Float?
-    @Option(help: "Weight β of the feature term (default: the method's, 100 for mmkd/fitnet-mkd/aekd-feature, 50 for camkd).") var beta: Float?
+    @Option(parsing: .unconditional, help: "Temperature τ.") var tau: Float = 4
+    @Option(parsing: .unconditional, help: "Weight γ of cross-entropy.") var gamma: Float = 1
+    @Option(parsing: .unconditional, help: "Weight α of the logit term (default: the method's, 0 for fitnet/at/srrl, else 1).") var alpha: Float?
+    @Option(parsing: .unconditional, help: "Weight β of the feature term (default: the method's, 100 for mmkd/fitnet-mkd/aekd-feature, 50 for camkd).") var beta: Float?
     @Option(help: "Feature regressor: 1x1 or convs (1×1/3×3/1×1 bottleneck); default the method's.") var regressor: FeatureRegressor.Form?
     @Option(help: "Behaviour: paper (default) or official (reproduce the official MMKD code's quirks, DESIGN.md §3).") var compat: String = "paper"
-    @Option(help: "MMKD: Adam learning rate of the meta-weight networks.") var metaLr: Float = 1e-3
-    @Option(help: "MMKD: Adam weight decay of the meta-weight networks.") var metaWeightDecay: Float = 1e-4
-    @Option(help: "MMKD: a meta step every this many iterations (and at each epoch's last).") var metaFreq: Int = 5
-    @Option(help: "MMKD: hard-sample buffer capacity.") var bufferSize: Int = 256
+    @Option(parsing: .unconditional, help: "MMKD: Adam learning rate of the meta-weight networks.") var metaLr: Float = 1e-3
+    @Option(parsing: .unconditional, help: "MMKD: Adam weight decay of the meta-weight networks.") var metaWeightDecay: Float = 1e-4
+    @Option(parsing: .unconditional, help: "MMKD: a meta step every this many iterations (and at each epoch's last).") var metaFreq: Int = 5
+    @Option(parsing: .unconditional, help: "MMKD: hard-sample buffer capacity.") var bufferSize: Int = 256
     @Flag(help: "MMKD: meta steps on the current batch instead of hard-buffer samples.") var noBuffer = false
     @Option(help: "MMKD: exact (second order, default) or first-order (finite-difference mixed term, no Hessian terms).") var hypergradient: HypergradientMode = .exact
     @Flag(help: "MMKD, exact hypergradient: keep the look-ahead graphs for the replay (faster, about 3× the meta step's memory).") var keepReplayGraphs = false
     @Flag(help: "MMKD ablation: uniform logit weights instead of the learned ones.") var noLogitWeights = false
     @Flag(help: "MMKD ablation: uniform feature weights instead of the learned ones.") var noFeatureWeights = false
     @Flag(help: "Ablation: no feature term (β = 0).") var noFeatureLoss = false
-    @Option(help: "AEKD: the one-class SVM's C.") var svmC: Double = 0.6
+    @Option(parsing: .unconditional, help: "AEKD: the one-class SVM's C.") var svmC: Double = 0.6
 
     @Option(name: .customLong("method"), help: "Method: \(DistillationMethods.names.joined(separator: ", ")) (see below).") var methodName: String
 
@@ -70,13 +70,14 @@ struct DistillCommand: ParsableCommand {
         }
         if let problem = method.teacherCountProblem(teachers.count) { throw ValidationError("--method \(problem)") }
         guard ["paper", "official"].contains(compat) else { throw ValidationError("--compat must be paper or official, got '\(compat)'") }
-        guard tau > 0 else { throw ValidationError("--tau must be positive, got \(tau)") }
-        for (name, v) in [("gamma", gamma), ("alpha", alpha ?? 0), ("beta", beta ?? 0), ("meta-lr", metaLr), ("meta-weight-decay", metaWeightDecay)] where !(v >= 0) {
-            throw ValidationError("--\(name) must be ≥ 0, got \(v)")
+        guard tau > 0 && tau.isFinite else { throw ValidationError("--tau must be a positive number, got \(tau)") }
+        for (name, v) in [("gamma", gamma), ("alpha", alpha ?? 0), ("beta", beta ?? 0), ("meta-lr", metaLr), ("meta-weight-decay", metaWeightDecay)]
+            where !(v >= 0 && v.isFinite) {
+            throw ValidationError("--\(name) must be a number ≥ 0, got \(v)")
         }
         guard metaFreq > 0 else { throw ValidationError("--meta-freq must be positive, got \(metaFreq)") }
         guard bufferSize >= recipe.batchSize else { throw ValidationError("--buffer-size (\(bufferSize)) must hold at least one batch (\(recipe.batchSize))") }
-        guard svmC > 0 else { throw ValidationError("--svm-c must be positive, got \(svmC)") }
+        guard svmC > 0 && svmC.isFinite else { throw ValidationError("--svm-c must be positive, got \(svmC)") }
     }
 
     func configuration() throws -> DistillationConfiguration {

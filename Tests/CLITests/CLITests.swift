@@ -48,6 +48,10 @@ final class CLITests: TinyCIFARTestCase {
         let data = "cifar10:\(folder!)"
         try assertFails(["train", "--arch", "resnet9", "--data", data], saying: "unknown architecture 'resnet9'")
         try assertFails(["train", "--arch", "resnet8", "--data", data, "--epochs", "0"], saying: "--epochs must be positive")
+        try assertFails(["train", "--arch", "resnet8", "--data", data, "--epochs", "-1"], saying: "--epochs must be positive, got -1")
+        try assertFails(["train", "--arch", "resnet8", "--data", data, "--lr", "inf"], saying: "--lr must be a positive number, got inf")
+        try assertFails(["distill", "--student", "resnet8", "--method", "kd", "--teacher", "resnet8=\(folder!)/cifar-10-batches-bin/data_batch_1.bin",
+                         "--data", data, "--beta", "-2"], saying: "--beta must be a number ≥ 0, got -2.0")
         try assertFails(["train", "--arch", "resnet8", "--data", "nowhere:/x"], saying: "nowhere")
         try assertFails(["train", "--arch", "resnet8", "--data", data, "--name", "../../escape"], saying: "--name: '../../escape' has a '/'")
         try assertFails(["distill", "--student", "resnet8", "--method", "mmdk", "--teacher", "resnet8=x", "--data", data], saying: "unknown method 'mmdk'")
