@@ -134,11 +134,6 @@ public final class Trainer {
                                         100 * Double(correct) / Double(seen), lr, detail, ProgressLine.duration(remaining)))
             }
             let trainSeconds = Date().timeIntervalSince(start)
-            // A finite loss can still leave infinite or NaN weights (a diverging learning rate):
-            // those must never replace a finite checkpoint.
-            if let bad = step.learner.stateDict.first(where: { $0.1.scalars.contains { !$0.isFinite } }) {
-                throw TrainingError.nonFiniteParameter(epoch: epoch, name: bad.0)
-            }
             let result = try Evaluation.evaluate(step.model, loader: testLoader)
             last = result
             nextEpoch = epoch + 1
