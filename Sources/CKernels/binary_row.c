@@ -1,6 +1,7 @@
 // Hot element-wise loops with a run-time choice between an AVX2 build and a portable one, so that
 // the package needs no CPU-specific build flag (see CKernels.h).
 #include "CKernels.h"
+#include "eight_lanes.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -48,9 +49,8 @@ static int binary_row_portable(int op, const float *a, ptrdiff_t ia, const float
     MMKD_BINARY_ROW_BODY
 }
 
-#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
-#define MMKD_HAVE_AVX2_BUILD 1
-__attribute__((target("avx2,fma")))
+#ifdef MMKD_AVX2
+MMKD_AVX2
 static int binary_row_avx2(int op, const float *a, ptrdiff_t ia, const float *b, ptrdiff_t ib, float *out, ptrdiff_t n) {
     MMKD_BINARY_ROW_BODY
 }
@@ -61,7 +61,7 @@ int mmkd_kernels_use_avx2(void) {
     int c = atomic_load_explicit(&choice, memory_order_relaxed);
     if (c < 0) {
         c = 0;
-#ifdef MMKD_HAVE_AVX2_BUILD
+#ifdef MMKD_AVX2
         const char *portable = getenv("MMKD_PORTABLE_KERNELS");
         int forced = portable != NULL && portable[0] != '\0' && !(portable[0] == '0' && portable[1] == '\0');
         __builtin_cpu_init();
@@ -73,8 +73,5 @@ int mmkd_kernels_use_avx2(void) {
 }
 
 int mmkd_binary_row(int op, const float *a, ptrdiff_t ia, const float *b, ptrdiff_t ib, float *out, ptrdiff_t n) {
-#ifdef MMKD_HAVE_AVX2_BUILD
-    if (mmkd_kernels_use_avx2()) return binary_row_avx2(op, a, ia, b, ib, out, n);
-#endif
-    return binary_row_portable(op, a, ia, b, ib, out, n);
+    return MMKD_DISPATCH(binary_row_avx2, binary_row_portable)(op, a, ia, b, ib, out, n);
 }

@@ -1,5 +1,6 @@
-// Internal to CKernels: eight-lane vectors as Swift's SIMD8<Float> (one ymm register in the AVX2
-// builds, two xmm registers in the portable ones), and the choice between the two builds.
+// Internal to CKernels: the choice between the AVX2 and portable builds of every kernel
+// (MMKD_AVX2, MMKD_DISPATCH), and eight-lane vectors as Swift's SIMD8<Float> (one ymm register in
+// the AVX2 builds, two xmm registers in the portable ones).
 #ifndef MMKD_EIGHT_LANES_H
 #define MMKD_EIGHT_LANES_H
 
