@@ -36,13 +36,17 @@ let package = Package(
         .executableTarget(
             name: "mmkd",
             dependencies: ["Engine", "NN", "Models", "Datasets", "Checkpoints", "Distillation", "Experiments", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        /// Parser harnesses and seed files for fuzzing (`mmkd-fuzz`, `scripts/fuzz.sh`) and the tests.
+        .target(name: "Fuzzing", dependencies: ["Experiments", "Checkpoints", "Datasets", "Serialization", "Engine", "CImageCodecs"]),
+        .executableTarget(name: "mmkd-fuzz", dependencies: ["Fuzzing"]),
         .testTarget(name: "EngineTests", dependencies: ["TestSupport", "Engine"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NNTests", dependencies: ["TestSupport", "NN", "Engine"], resources: [.copy("Fixtures")]),
         .target(name: "TestSupport", dependencies: ["Engine"], path: "Tests/TestSupport"),
         .testTarget(name: "DistillationTests", dependencies: ["TestSupport", "Distillation", "Checkpoints", "Datasets", "Models", "NN", "Engine"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ExperimentsTests", dependencies: ["TestSupport", "Experiments", "Checkpoints", "Models", "NN", "Distillation", "Engine"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Models", "NN", "Engine"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Serialization", "CImageCodecs", "Engine"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Fuzzing", "Serialization", "Engine"]),
+        .testTarget(name: "FuzzingTests", dependencies: ["Fuzzing", "Checkpoints", "Datasets", "Serialization", "Engine"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Engine"], resources: [.copy("Fixtures")]),
     ],

@@ -8,6 +8,11 @@ import Serialization
 public enum SafeTensors {
     /// Writes tensors in the given order with string metadata, atomically.
     public static func write(_ tensors: [(String, Tensor)], metadata: [String: String] = [:], to url: URL) throws {
+        try AtomicFile.write(try encoded(tensors, metadata: metadata), to: url)
+    }
+
+    /// The bytes of a safetensors file holding `tensors` in the given order and `metadata`.
+    package static func encoded(_ tensors: [(String, Tensor)], metadata: [String: String] = [:]) throws -> Data {
         var header: [String: Any] = [:]
         if !metadata.isEmpty { header["__metadata__"] = metadata }
         var offset = 0
@@ -32,7 +37,7 @@ public enum SafeTensors {
         withUnsafeBytes(of: &length) { out.append(contentsOf: $0) }
         out.append(json)
         for (_, bytes) in blobs { out.append(contentsOf: bytes) }
-        try AtomicFile.write(out, to: url)
+        return out
     }
 
     /// A read file: tensors by name, their order in the file (by data offset), and the metadata.
@@ -45,7 +50,15 @@ public enum SafeTensors {
     public static func read(_ url: URL) throws -> Contents {
         let path = url.path
         guard FileManager.default.fileExists(atPath: path) else { throw CheckpointError.missing(path: path) }
-        let data = try Data(contentsOf: url, options: .mappedIfSafe)
+        let data: Data
+        do { data = try Data(contentsOf: url, options: .mappedIfSafe) } catch {
+            throw CheckpointError.corrupt(path: path, reason: "cannot be read (\((error as NSError).localizedDescription))")
+        }
+        return try read(data, path: path)
+    }
+
+    /// The tensors of a safetensors file's bytes; `path` names the file in errors.
+    package static func read(_ data: Data, path: String) throws -> Contents {
         guard data.count >= 8 else { throw CheckpointError.corrupt(path: path, reason: "\(data.count) bytes, shorter than the 8-byte header length") }
         let headerLength = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
         guard headerLength <= UInt64(data.count - 8) else {

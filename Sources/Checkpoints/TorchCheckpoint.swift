@@ -14,6 +14,9 @@ public enum TorchCheckpoint {
         public var extras: [String: String]
     }
 
+    /// The most values a tensor may have beyond those of its storage (a view with zero strides).
+    static let maximumBroadcastValues = 1 << 24
+
     public static func read(_ url: URL) throws -> Contents {
         let path = url.path
         guard let data = FileManager.default.contents(atPath: path) else { throw CheckpointError.missing(path: path) }
@@ -25,7 +28,7 @@ public enum TorchCheckpoint {
         }
     }
 
-    static func parse(_ data: Data, path: String) throws -> Contents {
+    package static func parse(_ data: Data, path: String) throws -> Contents {
         let zip = try ZipArchive([UInt8](data), path: path)
         guard let pickleName = zip.entries.keys.first(where: { $0.hasSuffix("/data.pkl") || $0 == "data.pkl" }) else {
             throw CheckpointError.unsupported(path: path, reason: "no data.pkl inside; only the ZIP format of torch.save (PyTorch ≥ 1.6) is read")
@@ -70,6 +73,10 @@ public enum TorchCheckpoint {
         let bytes = storages[key]!
         guard offset >= 0, strides.allSatisfy({ $0 >= 0 }), let count = CheckedCount.product(shape), count <= 1 << 31 else {
             throw CheckpointError.corrupt(path: path, reason: "entry '\(name)' has size \(shape), stride \(strides) and offset \(offset), expected sizes, strides and offset ≥ 0 and at most 2³¹ values")
+        }
+        // A view may repeat storage values (stride 0), but not blow a small file up without bound.
+        guard count <= max(bytes.count / scalar.width, maximumBroadcastValues) else {
+            throw CheckpointError.corrupt(path: path, reason: "entry '\(name)' has \(count) values (size \(shape)) but its storage holds \(bytes.count / scalar.width), and views are read only up to \(maximumBroadcastValues) values")
         }
         // The furthest element read, offset + Σ (size − 1)·stride, and its end in bytes, all checked.
         var furthest: Int? = offset

@@ -26,26 +26,32 @@ public enum DatasetFormats {
         if FileManager.default.fileExists(atPath: dir + "/" + sub) { dir += "/" + sub }
         let files = hundred ? [train ? "train.bin" : "test.bin"]
                             : (train ? (1...5).map { "data_batch_\($0).bin" } : ["test_batch.bin"])
-        let labelBytes = hundred ? 2 : 1, record = labelBytes + 3072
         var pixels: [UInt8] = [], labels: [Int] = []
         for name in files {
             let path = dir + "/" + name
             let bytes = try read(path, expected: "a CIFAR-\(hundred ? 100 : 10) binary batch")
-            guard !bytes.isEmpty, bytes.count % record == 0 else {
-                throw DataError.corrupt(path: path, reason: "\(bytes.count) bytes is not a whole number of \(record)-byte records")
-            }
-            let classes = hundred ? 100 : 10
-            for r in 0..<(bytes.count / record) {
-                let base = r * record
-                let label = Int(bytes[base + labelBytes - 1])
-                guard label < classes else { throw DataError.corrupt(path: path, reason: "record \(r) has label \(label), expected 0..<\(classes)") }
-                labels.append(label)
-                // Planar RRR…GGG…BBB → interleaved RGB.
-                for i in 0..<1024 { for c in 0..<3 { pixels.append(bytes[base + labelBytes + c * 1024 + i]) } }
-            }
+            try cifarBinaryBatch(bytes, path: path, hundred: hundred, pixels: &pixels, labels: &labels)
         }
         let names = hundred ? (0..<100).map { "class\($0)" } : cifar10Classes
         return InMemoryDataset(width: 32, height: 32, channels: 3, pixels: pixels, labels: labels, classNames: names)
+    }
+
+    /// Appends the records of one CIFAR binary batch (interleaved RGB pixels and labels).
+    package static func cifarBinaryBatch(_ bytes: [UInt8], path: String, hundred: Bool, pixels: inout [UInt8], labels: inout [Int]) throws {
+        let labelBytes = hundred ? 2 : 1, record = labelBytes + 3072
+        guard !bytes.isEmpty, bytes.count % record == 0 else {
+            throw DataError.corrupt(path: path, reason: "\(bytes.count) bytes is not a whole number of \(record)-byte records")
+        }
+        let classes = hundred ? 100 : 10
+        pixels.reserveCapacity(pixels.count + bytes.count / record * 3072)
+        for r in 0..<(bytes.count / record) {
+            let base = r * record
+            let label = Int(bytes[base + labelBytes - 1])
+            guard label < classes else { throw DataError.corrupt(path: path, reason: "record \(r) has label \(label), expected 0..<\(classes)") }
+            labels.append(label)
+            // Planar RRR…GGG…BBB → interleaved RGB.
+            for i in 0..<1024 { for c in 0..<3 { pixels.append(bytes[base + labelBytes + c * 1024 + i]) } }
+        }
     }
 
     // MARK: CIFAR python pickles
@@ -63,36 +69,41 @@ public enum DatasetFormats {
         for name in files {
             let path = dir + "/" + name
             let bytes = try read(path, expected: "a pickled CIFAR-\(hundred ? 100 : 10) batch")
-            do {
-                var unpickler = Unpickler(bytes, path: path)
-                guard let entries = try unpickler.load().stringKeyedEntries else {
-                    throw DataError.corrupt(path: path, reason: "the pickle does not hold a dictionary")
-                }
-                let dict = Dictionary(entries, uniquingKeysWith: { a, _ in a })
-                guard let data = dict["data"], let (shape, raw) = numpyUInt8(data) else {
-                    throw DataError.corrupt(path: path, reason: "no uint8 NumPy array under 'data'")
-                }
-                guard shape.count == 2, shape[1] == 3072, raw.count == shape[0] * 3072 else {
-                    throw DataError.corrupt(path: path, reason: "'data' has shape \(shape), expected N × 3072")
-                }
-                let labelKey = hundred ? "fine_labels" : "labels"
-                guard case .list(let list)? = dict[labelKey] else { throw DataError.corrupt(path: path, reason: "no '\(labelKey)' list") }
-                let batchLabels = list.compactMap { v -> Int? in if case .int(let i) = v { return i }; return nil }
-                guard batchLabels.count == shape[0] else {
-                    throw DataError.mismatch(path: path, reason: "\(batchLabels.count) labels for \(shape[0]) images")
-                }
-                let classes = hundred ? 100 : 10
-                if let bad = batchLabels.first(where: { $0 < 0 || $0 >= classes }) {
-                    throw DataError.corrupt(path: path, reason: "label \(bad), expected 0..<\(classes)")
-                }
-                labels += batchLabels
-                for r in 0..<shape[0] { for i in 0..<1024 { for c in 0..<3 { pixels.append(raw[r * 3072 + c * 1024 + i]) } } }
-            } catch let e as SerializationError {
-                throw DataError.corrupt(path: path, reason: e.description)
-            }
+            try cifarPythonBatch(bytes, path: path, hundred: hundred, pixels: &pixels, labels: &labels)
         }
         let names = hundred ? (0..<100).map { "class\($0)" } : cifar10Classes
         return InMemoryDataset(width: 32, height: 32, channels: 3, pixels: pixels, labels: labels, classNames: names)
+    }
+
+    /// Appends the images and labels of one pickled CIFAR batch (interleaved RGB pixels).
+    package static func cifarPythonBatch(_ bytes: [UInt8], path: String, hundred: Bool, pixels: inout [UInt8], labels: inout [Int]) throws {
+        do {
+            var unpickler = Unpickler(bytes, path: path)
+            guard let entries = try unpickler.load().stringKeyedEntries else {
+                throw DataError.corrupt(path: path, reason: "the pickle does not hold a dictionary")
+            }
+            let dict = Dictionary(entries, uniquingKeysWith: { a, _ in a })
+            guard let data = dict["data"], let (shape, raw) = numpyUInt8(data) else {
+                throw DataError.corrupt(path: path, reason: "no uint8 NumPy array under 'data'")
+            }
+            guard shape.count == 2, shape[1] == 3072, CheckedCount.product(shape[0], 3072) == raw.count else {
+                throw DataError.corrupt(path: path, reason: "'data' has shape \(shape), expected N × 3072")
+            }
+            let labelKey = hundred ? "fine_labels" : "labels"
+            guard case .list(let list)? = dict[labelKey] else { throw DataError.corrupt(path: path, reason: "no '\(labelKey)' list") }
+            let batchLabels = list.compactMap { v -> Int? in if case .int(let i) = v { return i }; return nil }
+            guard batchLabels.count == shape[0] else {
+                throw DataError.mismatch(path: path, reason: "\(batchLabels.count) labels for \(shape[0]) images")
+            }
+            let classes = hundred ? 100 : 10
+            if let bad = batchLabels.first(where: { $0 < 0 || $0 >= classes }) {
+                throw DataError.corrupt(path: path, reason: "label \(bad), expected 0..<\(classes)")
+            }
+            labels += batchLabels
+            for r in 0..<shape[0] { for i in 0..<1024 { for c in 0..<3 { pixels.append(raw[r * 3072 + c * 1024 + i]) } } }
+        } catch let e as SerializationError {
+            throw DataError.corrupt(path: path, reason: e.description)
+        }
     }
 
     /// Shape and bytes of a pickled NumPy uint8 array (`numpy.core.multiarray._reconstruct` + state).
@@ -101,6 +112,7 @@ public enum DatasetFormats {
               case .tuple(let fields) = state, fields.count >= 5, case .tuple(let dims) = fields[1] else { return nil }
         if case let .object(_, dtypeArgs, _) = fields[2], case .string(let code)? = dtypeArgs.first, code != "u1" && code != "|u1" { return nil }
         let shape = dims.compactMap { v -> Int? in if case .int(let i) = v { return i }; return nil }
+        guard shape.count == dims.count else { return nil }
         switch fields[4] {
         case .bytes(let b): return (shape, b)
         case .string(let s): return (shape, s.unicodeScalars.map { UInt8(truncatingIfNeeded: $0.value) })  // Python 2 str as latin-1
@@ -117,22 +129,28 @@ public enum DatasetFormats {
     static func idx(_ path: String) throws -> (dims: [Int], payload: [UInt8], path: String) {
         var actual = path
         if !FileManager.default.fileExists(atPath: actual) && FileManager.default.fileExists(atPath: path + ".gz") { actual = path + ".gz" }
-        var bytes = try read(actual, expected: "an IDX file (optionally gzipped)")
-        if bytes.count >= 2 && bytes[0] == 0x1F && bytes[1] == 0x8B { bytes = try ImageCodecs.gunzip(bytes, path: actual) }
+        let (dims, payload) = try idx(bytes: try read(actual, expected: "an IDX file (optionally gzipped)"), path: actual)
+        return (dims, payload, actual)
+    }
+
+    /// The dimensions and unsigned-byte payload of an IDX file's bytes (gunzipped first if they are gzip).
+    package static func idx(bytes file: [UInt8], path: String) throws -> (dims: [Int], payload: [UInt8]) {
+        var bytes = file
+        if bytes.count >= 2 && bytes[0] == 0x1F && bytes[1] == 0x8B { bytes = try ImageCodecs.gunzip(bytes, path: path) }
         guard bytes.count >= 4, bytes[0] == 0, bytes[1] == 0, bytes[2] == 0x08 else {
-            throw DataError.corrupt(path: actual, reason: "wrong magic number \(bytes.prefix(4).map { String(format: "%02x", $0) }.joined()), expected 0000 08 (unsigned bytes) + rank")
+            throw DataError.corrupt(path: path, reason: "wrong magic number \(bytes.prefix(4).map { String(format: "%02x", $0) }.joined()), expected 0000 08 (unsigned bytes) + rank")
         }
         let rank = Int(bytes[3])
-        guard rank >= 1, bytes.count >= 4 + 4 * rank else { throw DataError.corrupt(path: actual, reason: "header of rank \(rank) is truncated") }
+        guard rank >= 1, bytes.count >= 4 + 4 * rank else { throw DataError.corrupt(path: path, reason: "header of rank \(rank) is truncated") }
         let dims = (0..<rank).map { d in (0..<4).reduce(0) { $0 << 8 | Int(bytes[4 + 4 * d + $1]) } }
         guard let expected = CheckedCount.product(dims) else {
-            throw DataError.corrupt(path: actual, reason: "header dimensions \(dims) multiply to more values than any file holds")
+            throw DataError.corrupt(path: path, reason: "header dimensions \(dims) multiply to more values than any file holds")
         }
         let payload = Array(bytes[(4 + 4 * rank)...])
         guard payload.count == expected else {
-            throw DataError.corrupt(path: actual, reason: "header promises \(expected) values (\(dims)), file holds \(payload.count)")
+            throw DataError.corrupt(path: path, reason: "header promises \(expected) values (\(dims)), file holds \(payload.count)")
         }
-        return (dims, payload, actual)
+        return (dims, payload)
     }
 
     /// Fashion-MNIST (or MNIST) in IDX files: `train-images-idx3-ubyte[.gz]` etc. in `directory`.
@@ -185,7 +203,24 @@ public enum DatasetFormats {
     /// `labels`, 1-based breed numbers in the sorted order of the breed folders).
     public static func stanfordDogs(root: String, train: Bool) throws -> FileDataset {
         let listPath = root + (train ? "/train_list.mat" : "/test_list.mat")
-        let bytes = try read(listPath, expected: "Stanford Dogs' \(train ? "train" : "test") list (MATLAB v5 .mat)")
+        let entries = try stanfordDogsList(try read(listPath, expected: "Stanford Dogs' \(train ? "train" : "test") list (MATLAB v5 .mat)"), path: listPath)
+        let images = root + "/Images"
+        let classes = try FileManager.default.contentsOfDirectory(atPath: images).filter { !$0.hasPrefix(".") }.sorted()
+        guard !classes.isEmpty else { throw DataError.emptyFolder(path: images, expected: "one folder per breed") }
+        var files: [String] = [], labels: [Int] = []
+        for (i, entry) in entries.enumerated() {
+            guard entry.breed <= classes.count else {
+                throw DataError.mismatch(path: listPath, reason: "entry \(i + 1) has label \(entry.breed), but \(images) has \(classes.count) breeds")
+            }
+            files.append(images + "/" + entry.file)
+            labels.append(entry.breed - 1)
+        }
+        return FileDataset(files: files, labels: labels, classNames: classes)
+    }
+
+    /// The entries of a Stanford Dogs list file: each image's path relative to `Images/` and its
+    /// 1-based breed number.
+    package static func stanfordDogsList(_ bytes: [UInt8], path listPath: String) throws -> [(file: String, breed: Int)] {
         let mat: MATFile
         do { mat = try MATFile(bytes, path: listPath) } catch let e as SerializationError { throw DataError.corrupt(path: listPath, reason: e.description) }
         guard case .cell(let cells, _)? = mat.variables["file_list"] else {
@@ -193,20 +228,13 @@ public enum DatasetFormats {
         }
         guard case .numeric(let numbers, _)? = mat.variables["labels"] else { throw DataError.corrupt(path: listPath, reason: "no numeric 'labels'") }
         guard numbers.count == cells.count else { throw DataError.mismatch(path: listPath, reason: "\(numbers.count) labels for \(cells.count) files") }
-        let images = root + "/Images"
-        let classes = try FileManager.default.contentsOfDirectory(atPath: images).filter { !$0.hasPrefix(".") }.sorted()
-        guard !classes.isEmpty else { throw DataError.emptyFolder(path: images, expected: "one folder per breed") }
-        var files: [String] = [], labels: [Int] = []
-        for (i, (cell, number)) in zip(cells, numbers).enumerated() {
-            guard case .char(let relative) = cell else { throw DataError.corrupt(path: listPath, reason: "file_list entry \(i + 1) is not text") }
-            let label = Int(number) - 1
-            guard label >= 0, label < classes.count else {
-                throw DataError.mismatch(path: listPath, reason: "entry \(i + 1) has label \(Int(number)), but \(images) has \(classes.count) breeds")
+        return try zip(cells, numbers).enumerated().map { i, entry in
+            guard case .char(let relative) = entry.0 else { throw DataError.corrupt(path: listPath, reason: "file_list entry \(i + 1) is not text") }
+            guard entry.1 >= 1, entry.1 <= 1_000_000, entry.1 == entry.1.rounded() else {
+                throw DataError.corrupt(path: listPath, reason: "entry \(i + 1) has label \(entry.1), expected a whole breed number from 1")
             }
-            files.append(images + "/" + relative)
-            labels.append(label)
+            return (relative, Int(entry.1))
         }
-        return FileDataset(files: files, labels: labels, classNames: classes)
     }
 
     // MARK: Image folders

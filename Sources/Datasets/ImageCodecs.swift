@@ -22,6 +22,7 @@ public enum ImageCodecs {
         guard headerStatus == 0, width > 0, height > 0 else {
             throw DataError.corrupt(path: path, reason: "JPEG header: \(String(cString: tjGetErrorStr2(handle)))")
         }
+        try checkSize(Int(width), Int(height), path: path)
         let grey = colorspace == Int32(TJCS_GRAY.rawValue)
         let channels = grey ? 1 : 3
         var pixels = [UInt8](repeating: 0, count: Int(width) * Int(height) * channels)
@@ -41,6 +42,7 @@ public enum ImageCodecs {
         let begun = bytes.withUnsafeBufferPointer { png_image_begin_read_from_memory(&image, $0.baseAddress, bytes.count) }
         guard begun != 0 else { throw DataError.corrupt(path: path, reason: "PNG header: \(pngMessage(&image))") }
         defer { png_image_free(&image) }
+        try checkSize(Int(image.width), Int(image.height), path: path)
         let grey = image.format & UInt32(PNG_FORMAT_FLAG_COLOR) == 0
         image.format = grey ? UInt32(PNG_FORMAT_GRAY) : UInt32(PNG_FORMAT_RGB)
         let channels = grey ? 1 : 3
@@ -48,6 +50,15 @@ public enum ImageCodecs {
         let finished = pixels.withUnsafeMutableBufferPointer { png_image_finish_read(&image, nil, $0.baseAddress, 0, nil) }
         guard finished != 0 else { throw DataError.corrupt(path: path, reason: "PNG data: \(pngMessage(&image))") }
         return Image(width: Int(image.width), height: Int(image.height), channels: channels, pixels: pixels)
+    }
+
+    /// The most pixels a decoded image may have (a header cannot make the decoder allocate more).
+    public static let maximumPixels = 1 << 26
+
+    static func checkSize(_ width: Int, _ height: Int, path: String) throws {
+        guard width > 0, height > 0, let pixels = CheckedCount.product(width, height), pixels <= maximumPixels else {
+            throw DataError.unsupported(path: path, reason: "image of \(width) × \(height) pixels, more than the \(maximumPixels) this reader decodes")
+        }
     }
 
     private static func pngMessage(_ image: inout png_image) -> String {

@@ -34,6 +34,16 @@ public struct ExperimentSpec: Codable, Equatable, Sendable {
     public var pairs: [Pair]
     public var methods: [Method]
 
+    enum CodingKeys: String, CodingKey, CaseIterable { case name, data, output, seeds, budget, teachers, pairs, methods }
+
+    /// The keys the file may use, at each level.
+    static let allowedKeys = AllowedKeys(CodingKeys.self, nested: [
+        "budget": AllowedKeys(Budget.CodingKeys.self),
+        "teachers": AllowedKeys(Teacher.CodingKeys.self, nested: ["train": AllowedKeys(Teacher.Training.CodingKeys.self)]),
+        "pairs": AllowedKeys(Pair.CodingKeys.self),
+        "methods": AllowedKeys(Method.CodingKeys.self),
+    ])
+
     /// The training recipe of every cell; unset fields keep the paper's recipe.
     public struct Budget: Codable, Equatable, Sendable {
         public var epochs: Int
@@ -46,7 +56,7 @@ public struct ExperimentSpec: Codable, Equatable, Sendable {
         public var weightDecay: Float?
         public var loaderThreads: Int?
 
-        enum CodingKeys: String, CodingKey {
+        enum CodingKeys: String, CodingKey, CaseIterable {
             case epochs, trainLimit = "train_limit", batchSize = "batch_size", learningRate = "lr", milestones, lrDecay = "lr_decay"
             case momentum, weightDecay = "weight_decay", loaderThreads = "loader_threads"
         }
@@ -78,11 +88,13 @@ public struct ExperimentSpec: Codable, Equatable, Sendable {
         public var checkpoint: String?
         public var train: Training?
 
+        enum CodingKeys: String, CodingKey, CaseIterable { case name, arch, checkpoint, train }
+
         public struct Training: Codable, Equatable, Sendable {
             public var seed: UInt64
             public var epochs: Int?
             public var trainLimit: Int?
-            enum CodingKeys: String, CodingKey { case seed, epochs, trainLimit = "train_limit" }
+            enum CodingKeys: String, CodingKey, CaseIterable { case seed, epochs, trainLimit = "train_limit" }
         }
     }
 
@@ -91,6 +103,8 @@ public struct ExperimentSpec: Codable, Equatable, Sendable {
         public var name: String?
         public var student: String
         public var teachers: [String]
+
+        enum CodingKeys: String, CodingKey, CaseIterable { case name, student, teachers }
 
         /// The name used for folders and tables: given, or `TEACHERS-to-STUDENT`.
         public var label: String { name ?? "\(teachers.joined(separator: "+"))-to-\(student)" }
@@ -111,7 +125,7 @@ public struct ExperimentSpec: Codable, Equatable, Sendable {
         public var hypergradient: String?
         public var svmC: Double?
 
-        enum CodingKeys: String, CodingKey {
+        enum CodingKeys: String, CodingKey, CaseIterable {
             case name, method, tau, gamma, alpha, beta, regressor, compat, metaLr = "meta_lr", metaWeightDecay = "meta_weight_decay"
             case metaFreq = "meta_freq", bufferSize = "buffer_size", buffer, logitWeights = "logit_weights"
             case featureWeights = "feature_weights", featureLoss = "feature_loss", hypergradient, svmC = "svm_c"
@@ -195,18 +209,41 @@ public struct ExperimentSpec: Codable, Equatable, Sendable {
 }
 
 extension ExperimentSpec {
-    /// Reads and checks an experiment file; errors name the file and what is wrong.
+    /// Reads and checks an experiment file; errors name the file, the line and column, and what is
+    /// wrong.
     public static func load(_ path: String) throws -> ExperimentSpec {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw ExperimentError.invalid("\(path): cannot read the experiment file")
+            throw ExperimentError.invalid("\(path): cannot read the experiment file (missing, unreadable or not UTF-8)")
+        }
+        return try parse(text, path: path)
+    }
+
+    /// Parses and checks an experiment file's text strictly: YAML syntax, unknown or repeated keys,
+    /// types and values; `path` names the file in errors.
+    package static func parse(_ text: String, path: String) throws -> ExperimentSpec {
+        let root: Node
+        do { root = try Yams.compose(yaml: text) ?? Node("") } catch {
+            throw ExperimentError.invalid("\(path):\(StrictYAML.describe(error))")
+        }
+        do { try StrictYAML.check(root, against: allowedKeys) } catch ExperimentError.invalid(let why) {
+            throw ExperimentError.invalid("\(path):\(why)")
         }
         let spec: ExperimentSpec
         do {
             spec = try YAMLDecoder().decode(ExperimentSpec.self, from: text)
         } catch let error as DecodingError {
-            throw ExperimentError.invalid("\(path): \(ExperimentError.describe(error))")
+            let context: DecodingError.Context? = switch error {
+            case let .keyNotFound(_, c), let .typeMismatch(_, c), let .valueNotFound(_, c), let .dataCorrupted(c): c
+            @unknown default: nil
+            }
+            let node = context.map { StrictYAML.node(at: $0.codingPath, in: root) }
+            var why = ExperimentError.describe(error)
+            if case let .typeMismatch(type, c) = error, let text = node?.scalar?.string {
+                why = "\(ExperimentError.describe(path: c)): expected \(type), got '\(text)'"
+            }
+            throw ExperimentError.invalid("\(path):\(StrictYAML.position(node))\(why)")
         } catch {
-            throw ExperimentError.invalid("\(path): not valid YAML: \(error)")
+            throw ExperimentError.invalid("\(path):\(StrictYAML.describe(error))")
         }
         do { try spec.validate() } catch ExperimentError.invalid(let why) { throw ExperimentError.invalid("\(path): \(why)") }
         return spec

@@ -8,8 +8,9 @@ public enum Inflate {
         var windowBits: Int32 { switch self { case .gzip: return 15 + 16; case .zlib: return 15; case .raw: return -15 } }
     }
 
-    /// Decompresses `input`; for gzip, any number of concatenated members. Throws naming `path`.
-    public static func inflate(_ input: [UInt8], framing: Framing, path: String, sizeHint: Int = 0) throws -> [UInt8] {
+    /// Decompresses `input`; for gzip, any number of concatenated members. Throws naming `path` when
+    /// the data is damaged or would decompress to more than `limit` bytes.
+    public static func inflate(_ input: [UInt8], framing: Framing, path: String, sizeHint: Int = 0, limit: Int = 1 << 32) throws -> [UInt8] {
         var stream = z_stream()
         guard inflateInit2_(&stream, framing.windowBits, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
             throw SerializationError.corrupt(path: path, reason: "cannot start zlib")
@@ -29,6 +30,9 @@ public enum Inflate {
                     return CImageCodecs.inflate(&stream, Z_NO_FLUSH)
                 }
                 let produced = chunk.count - Int(stream.avail_out)
+                guard produced <= limit - output.count else {
+                    throw SerializationError.corrupt(path: path, reason: "compressed data expands past \(limit) bytes")
+                }
                 output += chunk[0..<produced]
                 if status == Z_STREAM_END {
                     if framing != .gzip || stream.avail_in == 0 { return }

@@ -16,6 +16,8 @@ public struct MATFile {
     public let path: String
     /// Variables by name.
     public private(set) var variables: [String: MATValue] = [:]
+    /// Cells within cells deeper than this are refused (a hostile file would exhaust the stack).
+    static let maximumDepth = 64
 
     public init(_ bytes: [UInt8], path: String) throws {
         self.path = path
@@ -32,7 +34,7 @@ public struct MATFile {
             var element = Array(bytes[dataStart..<(dataStart + size)])
             var elementType = type
             if type == 15 {
-                element = try Inflate.inflate(element, framing: .zlib, path: path)
+                element = try Inflate.inflate(element, framing: .zlib, path: path, limit: 1 << 31)
                 let (t, s, d, _) = try MATFile.tag(element, 0, path: path)
                 elementType = t
                 element = Array(element[d..<(d + s)])
@@ -50,6 +52,9 @@ public struct MATFile {
         guard p + 8 <= b.count else { throw SerializationError.corrupt(path: path, reason: "element tag at byte \(p) is truncated") }
         let first = u32(b, p)
         if first >> 16 != 0 {  // small element: size in the upper half, data in the next four bytes
+            guard first >> 16 <= 4 else {
+                throw SerializationError.corrupt(path: path, reason: "small element at byte \(p) claims \(first >> 16) bytes, expected at most 4")
+            }
             return (first & 0xFFFF, first >> 16, p + 4, p + 8)
         }
         let size = u32(b, p + 4)
@@ -60,7 +65,10 @@ public struct MATFile {
     static func u32(_ b: [UInt8], _ p: Int) -> Int { Int(b[p]) | Int(b[p + 1]) << 8 | Int(b[p + 2]) << 16 | Int(b[p + 3]) << 24 }
 
     /// Parses the contents of an miMATRIX element: (name, value).
-    static func matrix(_ b: [UInt8], path: String) throws -> (String, MATValue) {
+    static func matrix(_ b: [UInt8], path: String, depth: Int = 0) throws -> (String, MATValue) {
+        guard depth < MATFile.maximumDepth else {
+            throw SerializationError.corrupt(path: path, reason: "cells nested more than \(MATFile.maximumDepth) deep")
+        }
         var subelements: [(Int, [UInt8])] = []
         var p = 0
         // Flags, dimensions and name come first; a cell's elements follow as nested matrices.
@@ -71,14 +79,20 @@ public struct MATFile {
         }
         guard subelements.count >= 3, subelements[0].1.count >= 4 else { throw SerializationError.corrupt(path: path, reason: "matrix without flags, dimensions and name") }
         let classID = Int(subelements[0].1[0])
-        let dims = numbers(subelements[1].0, subelements[1].1).map { Int($0) }
         let name = String(decoding: subelements[2].1, as: UTF8.self)
-        let count = dims.reduce(1, *)
+        let rawDims = numbers(subelements[1].0, subelements[1].1)
+        guard rawDims.allSatisfy({ $0 >= 0 && $0 <= Double(Int32.max) && $0 == $0.rounded() }) else {
+            throw SerializationError.corrupt(path: path, reason: "matrix '\(name)' has dimensions \(rawDims), expected whole numbers ≥ 0")
+        }
+        let dims = rawDims.map { Int($0) }
+        guard let count = CheckedCount.product(dims), count <= b.count else {
+            throw SerializationError.corrupt(path: path, reason: "matrix '\(name)' has dimensions \(dims), more elements than its \(b.count) bytes hold")
+        }
         switch classID {
         case 1:  // cell
             let cells = try subelements.dropFirst(3).map { t, data -> MATValue in
                 guard t == 14 else { throw SerializationError.corrupt(path: path, reason: "cell '\(name)' holds a non-matrix element") }
-                return try matrix(data, path: path).1
+                return try matrix(data, path: path, depth: depth + 1).1
             }
             guard cells.count == count else { throw SerializationError.corrupt(path: path, reason: "cell '\(name)' has \(cells.count) of \(count) elements") }
             return (name, .cell(cells, dims: dims))

@@ -44,7 +44,12 @@ public struct ZipArchive {
         let raw = Array(data[start..<(start + e.compressed)])
         switch e.method {
         case 0: return raw
-        case 8: return try Inflate.inflate(raw, framing: .raw, path: "\(path) (entry '\(name)')", sizeHint: e.size)
+        case 8:
+            let inflated = try Inflate.inflate(raw, framing: .raw, path: "\(path) (entry '\(name)')", sizeHint: e.size, limit: e.size)
+            guard inflated.count == e.size else {
+                throw SerializationError.corrupt(path: path, reason: "entry '\(name)' inflates to \(inflated.count) bytes, its header says \(e.size)")
+            }
+            return inflated
         default: throw SerializationError.unsupported(path: path, reason: "entry '\(name)' uses ZIP compression method \(e.method)")
         }
     }

@@ -1,7 +1,7 @@
-import CImageCodecs
 import Datasets
 import Engine
 import Foundation
+import Fuzzing
 import XCTest
 
 /// Writes tiny files in each exact on-disk format, reads them back, and checks the errors of broken
@@ -72,10 +72,6 @@ final class DatasetFormatTests: XCTestCase {
         }
     }
 
-    func idx(_ dims: [Int], _ payload: [UInt8]) -> [UInt8] {
-        [0, 0, 8, UInt8(dims.count)] + dims.flatMap { d in (0..<4).map { UInt8((d >> (8 * (3 - $0))) & 0xFF) } } + payload
-    }
-
     func gzip(_ bytes: [UInt8]) throws -> [UInt8] {
         // Written by the system gzip, the format Debian's dataset-fashion-mnist ships.
         let raw = folder + "/raw.bin"
@@ -89,10 +85,10 @@ final class DatasetFormatTests: XCTestCase {
 
     func testFashionMNISTIDXGzippedAndPlain() throws {
         let images = (0..<(3 * 28 * 28)).map { UInt8($0 % 251) }
-        try write(try gzip(idx([3, 28, 28], images)), "train-images-idx3-ubyte.gz")
-        try write(try gzip(idx([3], [7, 0, 9])), "train-labels-idx1-ubyte.gz")
-        try write(idx([1, 28, 28], Array(images.prefix(784))), "t10k-images-idx3-ubyte")
-        try write(idx([1], [4]), "t10k-labels-idx1-ubyte")
+        try write(try gzip(SeedFiles.idx([3, 28, 28], images)), "train-images-idx3-ubyte.gz")
+        try write(try gzip(SeedFiles.idx([3], [7, 0, 9])), "train-labels-idx1-ubyte.gz")
+        try write(SeedFiles.idx([1, 28, 28], Array(images.prefix(784))), "t10k-images-idx3-ubyte")
+        try write(SeedFiles.idx([1], [4]), "t10k-labels-idx1-ubyte")
         let train = try DatasetFormats.fashionMNIST(directory: folder, train: true)
         XCTAssertEqual(train.count, 3)
         XCTAssertEqual((0..<3).map(train.label(at:)), [7, 0, 9])
@@ -103,15 +99,15 @@ final class DatasetFormatTests: XCTestCase {
 
     func testIDXErrors() throws {
         try write([0, 0, 9, 3, 0, 0, 0, 1], "train-images-idx3-ubyte")
-        try write(idx([1], [1]), "train-labels-idx1-ubyte")
+        try write(SeedFiles.idx([1], [1]), "train-labels-idx1-ubyte")
         assertError({ if case .corrupt = $0 { return true }; return false }, mentioning: "train-images-idx3-ubyte") {
             _ = try DatasetFormats.fashionMNIST(directory: self.folder, train: true)
         }
-        try write(idx([2, 28, 28], [UInt8](repeating: 0, count: 2 * 784)), "train-images-idx3-ubyte")
+        try write(SeedFiles.idx([2, 28, 28], [UInt8](repeating: 0, count: 2 * 784)), "train-images-idx3-ubyte")
         assertError({ if case .mismatch = $0 { return true }; return false }, mentioning: "train-labels-idx1-ubyte") {
             _ = try DatasetFormats.fashionMNIST(directory: self.folder, train: true)
         }
-        try write(idx([2, 28, 28], [UInt8](repeating: 0, count: 784)), "train-images-idx3-ubyte")
+        try write(SeedFiles.idx([2, 28, 28], [UInt8](repeating: 0, count: 784)), "train-images-idx3-ubyte")
         assertError({ if case .corrupt = $0 { return true }; return false }, mentioning: "train-images-idx3-ubyte") {
             _ = try DatasetFormats.fashionMNIST(directory: self.folder, train: true)
         }
@@ -120,7 +116,7 @@ final class DatasetFormatTests: XCTestCase {
             _ = try DatasetFormats.fashionMNIST(directory: self.folder, train: false)
         }
         // Dimensions whose product overflows (0xFFFFFFFF³ trapped before).
-        try write(idx([0xFFFF_FFFF, 0xFFFF_FFFF, 0xFFFF_FFFF], [1, 2, 3]), "train-images-idx3-ubyte")
+        try write(SeedFiles.idx([0xFFFF_FFFF, 0xFFFF_FFFF, 0xFFFF_FFFF], [1, 2, 3]), "train-images-idx3-ubyte")
         assertError({ if case .corrupt(_, let reason) = $0 { return reason.contains("multiply") }; return false }, mentioning: "train-images-idx3-ubyte") {
             _ = try DatasetFormats.fashionMNIST(directory: self.folder, train: true)
         }
@@ -275,39 +271,20 @@ final class BatchLoaderTests: XCTestCase {
 
 /// CIFAR's python layout, written byte by byte as Python's pickle (protocol 2) lays it out.
 final class CIFARPythonTests: XCTestCase {
-    /// A pickled {'fine_labels'/'labels': [...], 'data': numpy uint8 array N×3072}.
-    static func pickle(labels: [Int], labelKey: String, pixels: [UInt8], count: Int) -> [UInt8] {
-        func str(_ s: String) -> [UInt8] { [0x8C, UInt8(s.utf8.count)] + Array(s.utf8) }
-        func int(_ i: Int) -> [UInt8] { i < 256 ? [0x4B, UInt8(i)] : [0x4D, UInt8(i & 0xFF), UInt8(i >> 8)] }
-        func global(_ m: String, _ n: String) -> [UInt8] { [0x63] + Array("\(m)\n\(n)\n".utf8) }
-        var p: [UInt8] = [0x80, 0x02, 0x7D, 0x28]                                   // PROTO 2, {}, MARK
-        p += str(labelKey) + [0x5D, 0x28] + labels.flatMap(int) + [0x65]            // key, [labels]
-        p += str("data") + global("numpy.core.multiarray", "_reconstruct") + global("numpy", "ndarray")
-        p += int(0) + [0x85] + [0x43, 1, 0x62] + [0x87, 0x52]                       // (ndarray, (0,), b'b') REDUCE
-        p += [0x28] + int(1) + int(count) + int(3072) + [0x86]                       // (1, (N, 3072),
-        p += global("numpy", "dtype") + str("u1") + [0x89, 0x88, 0x87, 0x52]         //  dtype('u1', False, True)
-        p += [0x28] + int(3) + str("|") + [0x4E, 0x4E, 0x4E, 0x4A, 0xFF, 0xFF, 0xFF, 0xFF, 0x4A, 0xFF, 0xFF, 0xFF, 0xFF] + int(0) + [0x74, 0x62]
-        let n = pixels.count
-        p += [0x89, 0x42, UInt8(n & 0xFF), UInt8((n >> 8) & 0xFF), UInt8((n >> 16) & 0xFF), UInt8(n >> 24)] + pixels  // False, bytes
-        p += [0x74, 0x62]                                                           // ) BUILD
-        p += [0x75, 0x2E]                                                           // SETITEMS STOP
-        return p
-    }
-
     func testCIFAR100PythonLayout() throws {
         let folder = NSTemporaryDirectory() + "mmkd-cifarpy-\(UUID().uuidString)/cifar-100-python"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: (folder as NSString).deletingLastPathComponent) }
         let pixels = (0..<(2 * 3072)).map { UInt8(truncatingIfNeeded: $0 * 3) }
-        try Data(Self.pickle(labels: [42, 99], labelKey: "fine_labels", pixels: pixels, count: 2)).write(to: URL(fileURLWithPath: folder + "/train"))
-        try Data(Self.pickle(labels: [7], labelKey: "fine_labels", pixels: Array(pixels.prefix(3072)), count: 1)).write(to: URL(fileURLWithPath: folder + "/test"))
+        try Data(SeedFiles.cifarPickle(labels: [42, 99], labelKey: "fine_labels", pixels: pixels, count: 2)).write(to: URL(fileURLWithPath: folder + "/train"))
+        try Data(SeedFiles.cifarPickle(labels: [7], labelKey: "fine_labels", pixels: Array(pixels.prefix(3072)), count: 1)).write(to: URL(fileURLWithPath: folder + "/test"))
         let (train, test) = try DatasetSpec(parsing: "cifar100:" + (folder as NSString).deletingLastPathComponent).load()
         XCTAssertEqual(train.count, 2); XCTAssertEqual(test.count, 1)
         XCTAssertEqual([train.label(at: 0), train.label(at: 1)], [42, 99])
         let image = try train.image(at: 1)
         XCTAssertEqual(Array(image.pixels[0..<3]), [pixels[3072], pixels[3072 + 1024], pixels[3072 + 2048]], "planar rows become RGB pixels")
         // Mismatched label count names the file.
-        try Data(Self.pickle(labels: [1], labelKey: "fine_labels", pixels: pixels, count: 2)).write(to: URL(fileURLWithPath: folder + "/test"))
+        try Data(SeedFiles.cifarPickle(labels: [1], labelKey: "fine_labels", pixels: pixels, count: 2)).write(to: URL(fileURLWithPath: folder + "/test"))
         XCTAssertThrowsError(try DatasetFormats.cifarPython(directory: folder, hundred: true, train: false)) {
             XCTAssertTrue("\($0)".contains("cifar-100-python/test") && "\($0)".contains("1 labels for 2 images"), "\($0)")
         }
@@ -320,30 +297,6 @@ final class CIFARPythonTests: XCTestCase {
 
 /// Stanford Dogs' layout, with MATLAB v5 lists written byte by byte (one variable compressed).
 final class StanfordDogsTests: XCTestCase {
-    static func le32(_ v: Int) -> [UInt8] { (0..<4).map { UInt8((v >> (8 * $0)) & 0xFF) } }
-    static func element(_ type: Int, _ data: [UInt8]) -> [UInt8] {
-        le32(type) + le32(data.count) + data + [UInt8](repeating: 0, count: (8 - data.count % 8) % 8)
-    }
-    static func matrix(_ name: String, classID: Int, dims: [Int], _ payload: [UInt8]) -> [UInt8] {
-        element(14, element(6, le32(classID) + le32(0)) + element(5, dims.flatMap(le32)) + element(1, Array(name.utf8)) + payload)
-    }
-    static func text(_ s: String) -> [UInt8] {
-        matrix("", classID: 4, dims: [1, s.utf16.count], element(4, s.utf16.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] }))
-    }
-    static func compressed(_ bytes: [UInt8]) -> [UInt8] {
-        var size = compressBound(UInt(bytes.count))
-        var out = [UInt8](repeating: 0, count: Int(size))
-        _ = compress(&out, &size, bytes, UInt(bytes.count))
-        return le32(15) + le32(Int(size)) + Array(out.prefix(Int(size)))
-    }
-    static func matFile(files: [String], labels: [UInt8]) -> [UInt8] {
-        let header = Array("MATLAB 5.0 MAT-file, written by a test".utf8) + [UInt8](repeating: 0x20, count: 116 - 38) + [UInt8](repeating: 0, count: 8) + [0x00, 0x01] + Array("IM".utf8)
-        let fileList = matrix("file_list", classID: 1, dims: [files.count, 1], files.flatMap(text))
-        // Labels are doubles stored as uint8, as MATLAB saves small integers.
-        let labelMatrix = matrix("labels", classID: 6, dims: [labels.count, 1], element(2, labels))
-        return header + compressed(fileList) + labelMatrix
-    }
-
     func testReadsListsAndImages() throws {
         let root = NSTemporaryDirectory() + "mmkd-dogs-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: root) }
@@ -352,8 +305,8 @@ final class StanfordDogsTests: XCTestCase {
             try FileManager.default.createDirectory(atPath: root + "/Images/" + (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             try Data(try ImageCodecs.encodeJPEG(image)).write(to: URL(fileURLWithPath: root + "/Images/" + path))
         }
-        try Data(Self.matFile(files: ["n02085620-Chihuahua/a.jpg", "n02085782-Japanese_spaniel/b.jpg"], labels: [1, 2])).write(to: URL(fileURLWithPath: root + "/train_list.mat"))
-        try Data(Self.matFile(files: ["n02085782-Japanese_spaniel/c.jpg"], labels: [2])).write(to: URL(fileURLWithPath: root + "/test_list.mat"))
+        try Data(SeedFiles.stanfordDogsList(files: ["n02085620-Chihuahua/a.jpg", "n02085782-Japanese_spaniel/b.jpg"], labels: [1, 2])).write(to: URL(fileURLWithPath: root + "/train_list.mat"))
+        try Data(SeedFiles.stanfordDogsList(files: ["n02085782-Japanese_spaniel/c.jpg"], labels: [2])).write(to: URL(fileURLWithPath: root + "/test_list.mat"))
         let (train, test) = try DatasetSpec(parsing: "stanford-dogs:\(root)").load()
         XCTAssertEqual(train.classNames, ["n02085620-Chihuahua", "n02085782-Japanese_spaniel"])
         XCTAssertEqual([train.label(at: 0), train.label(at: 1), test.label(at: 0)], [0, 1, 1])
@@ -361,7 +314,7 @@ final class StanfordDogsTests: XCTestCase {
         let pipeline = try DatasetSpec(parsing: "stanford-dogs:\(root)").pipeline(train: false)
         XCTAssertEqual(pipeline.outputSize(width: 500, height: 375).width, 224)
 
-        try Data(Self.matFile(files: ["x.jpg"], labels: [9])).write(to: URL(fileURLWithPath: root + "/test_list.mat"))
+        try Data(SeedFiles.stanfordDogsList(files: ["x.jpg"], labels: [9])).write(to: URL(fileURLWithPath: root + "/test_list.mat"))
         XCTAssertThrowsError(try DatasetFormats.stanfordDogs(root: root, train: false)) {
             XCTAssertTrue("\($0)".contains("test_list.mat") && "\($0)".contains("label 9"), "\($0)")
         }

@@ -118,6 +118,32 @@ final class ExperimentTests: TinyCIFARTestCase {
         XCTAssertTrue(message(kd).hasPrefix(kd), "errors start with the file's path")
     }
 
+    func testUnknownKeysTypesAndSyntaxErrorsNameTheLineAndColumn() throws {
+        func message(_ yaml: String) -> String {
+            do { _ = try ExperimentSpec.parse(yaml, path: "e.yaml"); return "" } catch { return "\(error)" }
+        }
+        let good = try String(contentsOfFile: try writeSpec(), encoding: .utf8)
+        XCTAssertEqual(message(good), "")
+        // A misspelt budget key (it used to run all 50,000 images) and a misspelt method key (β = 100 ran).
+        let limit = message(good.replacingOccurrences(of: "batch_size: 8", with: "batch_size: 8, train_limt: 300"))
+        XCTAssertEqual(limit, "e.yaml:4:36: budget: unknown key 'train_limt'; did you mean 'train_limit'? (known: epochs, train_limit, batch_size, lr, milestones, lr_decay, momentum, weight_decay, loader_threads)")
+        let beta = message(good.replacingOccurrences(of: "buffer_size: 16", with: "betta: 10"))
+        XCTAssertTrue(beta.hasPrefix("e.yaml:10:") && beta.contains("methods[2]: unknown key 'betta'; did you mean 'beta'?"), beta)
+        let nested = message(good.replacingOccurrences(of: "train: {seed: 3, epochs: 1}", with: "train: {seed: 3, epoch: 1}"))
+        XCTAssertTrue(nested.hasPrefix("e.yaml:7:") && nested.contains("teachers[1].train: unknown key 'epoch'; did you mean 'epochs'?"), nested)
+        let top = message(good + "\nseed: 4\n")
+        XCTAssertTrue(top.contains("top level: unknown key 'seed'; did you mean 'seeds'?"), top)
+        XCTAssertTrue(message("name: a\nname: b\n").contains("e.yaml:2:1: name: the key 'name' appears twice (first at 1:1)"))
+        // A wrong type points at the value.
+        let type = message(good.replacingOccurrences(of: "epochs: 2,", with: "epochs: two,"))
+        XCTAssertEqual(type, "e.yaml:4:18: budget.epochs: expected Int, got 'two'")
+        // Syntax errors carry the position too.
+        let syntax = message("name: tiny\nseeds: [1, 2\nbudget: {epochs: 1}\n")
+        XCTAssertTrue(syntax.hasPrefix("e.yaml:3:") && syntax.contains("not valid YAML"), syntax)
+        XCTAssertEqual(StrictYAML.suggestion(for: "zzz", among: ["epochs", "seeds"]), nil)
+        XCTAssertEqual(StrictYAML.editDistance("kitten", "sitting"), 3)
+    }
+
     func testAFinishedCellWithAnotherConfigurationIsNotSilentlyReused() throws {
         let spec = try ExperimentSpec.load(try writeSpec(methods: "[alone]"))
         try ExperimentRunner(spec: spec, output: folder + "/c").run(progress: nil)
