@@ -47,7 +47,7 @@ let package = Package(
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Models", "NN", "Engine"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Fuzzing", "Serialization", "Engine"]),
         .testTarget(name: "FuzzingTests", dependencies: ["Fuzzing", "Checkpoints", "Datasets", "Serialization", "Engine"]),
-        .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport", "Checkpoints", "Engine"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Engine"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]

@@ -87,20 +87,15 @@ public final class ExperimentRunner {
 
     /// A finished cell must have been run with the configuration the file asks for now.
     func checkConfiguration(of cell: ExperimentCell, in run: RunDirectory) throws {
-        let data = try? Data(contentsOf: run.file("config.json"))
-        let same: Bool
+        let saved = (try? Data(contentsOf: run.file("config.json"))).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        let differences: [String]
         switch cell.kind {
-        case let .teacher(t):
-            same = data.flatMap { try? JSONDecoder().decode(TrainingConfiguration.self, from: $0) } == teacherConfiguration(t)
-        case let .alone(student, seed):
-            same = data.flatMap { try? JSONDecoder().decode(TrainingConfiguration.self, from: $0) }
-                == spec.budget.configuration(arch: student, data: spec.data, seed: seed)
-        case let .distill(pair, method, seed):
-            same = data.flatMap { try? JSONDecoder().decode(DistillationConfiguration.self, from: $0) }
-                == (try distillationConfiguration(pair: pair, method: method, seed: seed))
+        case let .teacher(t): differences = teacherConfiguration(t).differences(from: saved)
+        case let .alone(student, seed): differences = spec.budget.configuration(arch: student, data: spec.data, seed: seed).differences(from: saved)
+        case let .distill(pair, method, seed): differences = try distillationConfiguration(pair: pair, method: method, seed: seed).differences(from: saved)
         }
-        guard same else {
-            throw ExperimentError.invalid("\(run.url.path) finished with another configuration than the experiment file now gives for \(cell.label); move that folder away or set another output")
+        guard differences.isEmpty else {
+            throw ExperimentError.invalid("\(run.url.path) finished with other settings than the experiment file now gives for \(cell.label) (\(differences.joined(separator: ", "))); move that folder away or set another output")
         }
     }
 

@@ -5,44 +5,8 @@ import XCTest
 /// The `mmkd` executable as a user runs it: every subcommand's argument errors (a non-zero exit and
 /// a message naming the flag), and tiny real runs of train, eval, distill, import-torch, run and
 /// report on a CIFAR-format data set written by the test.
-final class CLITests: TinyCIFARTestCase {
+final class CLITests: MMKDCommandTestCase {
     override var dataSeed: UInt64 { 21 }
-
-    /// The `mmkd` built beside this test bundle.
-    var executable: URL {
-        get throws {
-            let dir = Bundle.main.bundleURL
-            for candidate in [dir, dir.deletingLastPathComponent()].map({ $0.appendingPathComponent("mmkd") })
-            where FileManager.default.isExecutableFile(atPath: candidate.path) {
-                return candidate
-            }
-            struct Missing: Error, CustomStringConvertible { let description: String }
-            throw Missing(description: "no mmkd executable in \(dir.path); build it with `swift build --build-tests`")
-        }
-    }
-
-    /// Runs `mmkd ARGS`; returns the exit status and both streams.
-    func mmkd(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
-        let process = Process()
-        process.executableURL = try executable
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: folder)
-        var environment = ProcessInfo.processInfo.environment
-        environment["MMKD_THREADS"] = "1"
-        process.environment = environment
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out; process.standardError = err
-        try process.run()
-        let outData = out.fileHandleForReading.readDataToEndOfFile(), errData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
-    }
-
-    func assertFails(_ arguments: [String], saying text: String, file: StaticString = #filePath, line: UInt = #line) throws {
-        let r = try mmkd(arguments)
-        XCTAssertNotEqual(r.status, 0, "mmkd \(arguments.joined(separator: " ")) should fail", file: file, line: line)
-        XCTAssertTrue((r.err + r.out).contains(text), "mmkd \(arguments.joined(separator: " ")): expected '\(text)' in:\n\(r.err)\(r.out)", file: file, line: line)
-    }
 
     func testEverySubcommandNamesItsArgumentErrors() throws {
         let data = "cifar10:\(folder!)"

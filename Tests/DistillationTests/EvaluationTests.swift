@@ -53,6 +53,19 @@ final class RunDirectoryTests: XCTestCase {
         XCTAssertNoThrow(try RunDirectory(path, exclusive: true), "the hold ends with its holder")
     }
 
+    func testOpeningARunRemovesTheTemporaryFilesOfAKilledWriter() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("mmkd-orphans-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        for name in [".last.safetensors.4242.tmp", ".metrics.jsonl.7.tmp", ".keep.tmp", "notes.tmp", ".lock"] {
+            FileManager.default.createFile(atPath: path + "/" + name, contents: Data([1]))
+        }
+        _ = try RunDirectory(path)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: path + "/.last.safetensors.4242.tmp"), "a reader removes nothing")
+        _ = try RunDirectory(path, exclusive: true)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: path).sorted(), [".keep.tmp", ".lock", "notes.tmp"])
+    }
+
     func testRunNamesAreOneFolder() {
         for bad in ["", ".", "..", "../../escape", "a/b", "/abs"] { XCTAssertNotNil(RunDirectory.problem(withName: bad), bad) }
         for good in ["kd-resnet8-seed1", "run.2", "..hidden"] { XCTAssertNil(RunDirectory.problem(withName: good), good) }

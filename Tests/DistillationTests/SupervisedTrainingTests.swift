@@ -1,4 +1,3 @@
-import TestSupport
 import Checkpoints
 import Datasets
 import Distillation
@@ -6,6 +5,7 @@ import Engine
 import Foundation
 import Models
 import NN
+import TestSupport
 import XCTest
 
 /// Training on a tiny CIFAR-10-format data set written by the test.
@@ -56,7 +56,23 @@ final class SupervisedTrainingTests: TinyCIFARTestCase {
         var other = configuration()
         other.learningRate = 0.1
         XCTAssertThrowsError(try Trainer.supervised(other, run: run, resume: true)) { error in
-            XCTAssertTrue("\(error)".contains("resume.safetensors") && "\(error)".contains("another configuration"), "\(error)")
+            XCTAssertTrue("\(error)".contains("resume.safetensors") && "\(error)".contains("other settings: learningRate 0.05 (now 0.1)"), "\(error)")
+        }
+    }
+
+    /// A diverging learning rate stops the run, naming the epoch; no checkpoint of non-finite
+    /// weights is written (before, last.safetensors was 96% NaN after a finite-loss epoch).
+    func testDivergenceStopsWithoutWritingNonFiniteCheckpoints() throws {
+        var c = configuration()
+        c.learningRate = 1e6; c.milestones = []
+        let run = try RunDirectory(folder + "/runs/diverge")
+        let trainer = try Trainer.supervised(c, run: run, resume: false)
+        XCTAssertThrowsError(try trainer.train(progress: nil)) { error in
+            XCTAssertTrue("\(error)".contains("non-finite") || "\(error)".contains("the loss became"), "\(error)")
+        }
+        for name in ["last.safetensors", "best.safetensors"] where FileManager.default.fileExists(atPath: run.file(name).path) {
+            let tensors = try SafeTensors.read(run.file(name)).tensors
+            XCTAssertFalse(tensors.values.contains { $0.scalars.contains { !$0.isFinite } }, "\(name) holds only finite values")
         }
     }
 

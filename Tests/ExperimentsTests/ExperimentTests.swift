@@ -150,7 +150,7 @@ final class ExperimentTests: TinyCIFARTestCase {
         var changed = spec
         changed.budget.learningRate = 0.01
         XCTAssertThrowsError(try ExperimentRunner(spec: changed, output: folder + "/c").run(progress: nil)) { error in
-            XCTAssertTrue("\(error)".contains("another configuration"), "\(error)")
+            XCTAssertTrue("\(error)".contains("other settings") && "\(error)".contains("(now 0.01)"), "\(error)")
         }
     }
 }

@@ -11,6 +11,8 @@ final class CorpusReplayTests: XCTestCase {
         let root = Self.repository.appendingPathComponent(folder).path
         guard FileManager.default.fileExists(atPath: root) else { return [] }
         return try FileManager.default.contentsOfDirectory(atPath: root).sorted().flatMap { name -> [(ParserHarness, String, [UInt8])] in
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: root + "/" + name, isDirectory: &isDirectory), isDirectory.boolValue else { return [] }
             let harness = try XCTUnwrap(ParserHarness.named(harness: name), "\(folder)/\(name) is not a harness's name")
             return try FileManager.default.contentsOfDirectory(atPath: root + "/" + name).sorted().map { file in
                 let path = root + "/" + name + "/" + file

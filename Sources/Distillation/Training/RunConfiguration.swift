@@ -11,6 +11,25 @@ extension RunConfiguration {
     func matches(json: String) -> Bool {
         (try? JSONDecoder().decode(Self.self, from: Data(json.utf8))) == self
     }
+
+    /// The settings in which the configuration saved as `json` differs from this one, as
+    /// "training.epochs 3 (now 5)", in key order; empty when they agree.
+    package func differences(from json: String) -> [String] {
+        func flatten(_ value: Any, _ path: String, into out: inout [String: String]) {
+            if let object = value as? [String: Any] {
+                for (k, v) in object { flatten(v, path.isEmpty ? k : path + "." + k, into: &out) }
+            } else if let data = try? JSONSerialization.data(withJSONObject: [value], options: [.sortedKeys, .fragmentsAllowed]) {
+                out[path] = String(decoding: data.dropFirst().dropLast(), as: UTF8.self)
+            }
+        }
+        var saved: [String: String] = [:], current: [String: String] = [:]
+        if let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) { flatten(object, "", into: &saved) }
+        if let data = try? JSONEncoder().encode(self), let object = try? JSONSerialization.jsonObject(with: data) { flatten(object, "", into: &current) }
+        return Set(saved.keys).union(current.keys).sorted().compactMap { key in
+            let old = saved[key] ?? "unset", new = current[key] ?? "unset"
+            return old == new ? nil : "\(key) \(old) (now \(new))"
+        }
+    }
 }
 
 extension TrainingConfiguration: RunConfiguration {

@@ -11,15 +11,20 @@ public struct RunDirectory: Sendable {
 
     /// Opens (creating it if needed) the run folder at `path`; `exclusive` (every writer: train,
     /// distill, each cell of an experiment) also takes its `RunLock`, so that one process at a time
-    /// writes a run.
+    /// writes a run, and then removes the temporary files a killed writer left behind.
     public init(_ path: String, exclusive: Bool = false) throws {
         url = URL(fileURLWithPath: path)
-        do {
-            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        } catch {
-            throw TrainingError.runDirectory(path: path, reason: (error as NSError).localizedDescription)
+        do { try AtomicFile.makeDirectory(url.path) } catch let e as FileWriteError {
+            throw TrainingError.runDirectory(path: path, reason: "cannot create \(e.path): \(e.reason)")
         }
         lock = exclusive ? try RunLock(url) : nil
+        if exclusive { removeOrphanedTemporaryFiles() }
+    }
+
+    /// Removes `.NAME.PID.tmp` files: with the lock held, no other process is writing them.
+    func removeOrphanedTemporaryFiles() {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []
+        for name in names where AtomicFile.isTemporary(name) { try? FileManager.default.removeItem(at: file(name)) }
     }
 
     /// Why `name` cannot name a run folder under a runs directory, or nil when it can: one path
@@ -48,13 +53,7 @@ public struct RunDirectory: Sendable {
     public func appendMetrics(_ entry: [String: Any]) throws {
         var line = try JSONSerialization.data(withJSONObject: entry, options: [.sortedKeys])
         line.append(0x0A)
-        let url = file("metrics.jsonl")
-        if !FileManager.default.fileExists(atPath: url.path) { _ = FileManager.default.createFile(atPath: url.path, contents: nil) }
-        let handle = try FileHandle(forWritingTo: url)
-        defer { try? handle.close() }
-        try handle.seekToEnd()
-        try handle.write(contentsOf: line)
-        try handle.synchronize()
+        try AtomicFile.append(line, to: file("metrics.jsonl"))
     }
 
     /// The metrics lines written so far (for resuming: lines of epochs not yet finished are dropped).

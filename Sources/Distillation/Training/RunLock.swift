@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Engine
 import Foundation
 
 /// An exclusive hold on a run directory for as long as this object lives: `flock` on the folder's
@@ -16,7 +17,7 @@ public final class RunLock: @unchecked Sendable {
     public init(_ directory: URL) throws {
         let path = directory.appendingPathComponent(".lock").path
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw TrainingError.runDirectory(path: directory.path, reason: "cannot open \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw TrainingError.runDirectory(path: directory.path, reason: "cannot open \(path): \(AtomicFile.reason(errno))") }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             var buffer = [UInt8](repeating: 0, count: 32)
             let n = read(fd, &buffer, 31)

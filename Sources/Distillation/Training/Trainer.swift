@@ -74,7 +74,9 @@ public final class Trainer {
             throw TrainingError.resumeMismatch(path: url.path, reason: "it holds no run configuration")
         }
         guard configuration.matches(json: configJSON) else {
-            throw TrainingError.resumeMismatch(path: url.path, reason: "it was written by a run with another configuration (\(configJSON)); use another --name or drop --resume")
+            let differences = configuration.differences(from: configJSON)
+            let what = differences.isEmpty ? "another configuration (\(configJSON))" : "other settings: " + differences.joined(separator: ", ")
+            throw TrainingError.resumeMismatch(path: url.path, reason: "it was written by a run with \(what); use the same settings, another --name, or drop --resume")
         }
         let prefix = step.resumePrefix + "."
         var learnerState: [String: Tensor] = [:]
@@ -134,6 +136,12 @@ public final class Trainer {
                                         100 * Double(correct) / Double(seen), lr, detail, ProgressLine.duration(remaining)))
             }
             let trainSeconds = Date().timeIntervalSince(start)
+            // A finite loss can still leave infinite or NaN weights (a diverging learning rate):
+            // those must never replace a finite checkpoint.
+            // (Within the epoch, such weights make the next batch's loss non-finite, which stops the run.)
+            if let bad = try (step.learner.stateDict + step.resumeState().tensors).first(where: { $0.1.scalars.contains { !$0.isFinite } }) {
+                throw TrainingError.nonFiniteParameter(epoch: epoch, batch: batchIndex - 1, name: bad.0)
+            }
             let result = try Evaluation.evaluate(step.model, loader: testLoader)
             last = result
             nextEpoch = epoch + 1

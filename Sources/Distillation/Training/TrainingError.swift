@@ -1,6 +1,7 @@
 /// Why a training run stopped early.
 public enum TrainingError: Error, CustomStringConvertible {
     case nonFiniteLoss(epoch: Int, batch: Int, value: Float)
+    case nonFiniteParameter(epoch: Int, batch: Int, name: String)
     case resumeMismatch(path: String, reason: String)
     case runInUse(path: String, holder: String)
     case runDirectory(path: String, reason: String)
@@ -9,6 +10,8 @@ public enum TrainingError: Error, CustomStringConvertible {
         switch self {
         case let .nonFiniteLoss(epoch, batch, value):
             return "the loss became \(value) at epoch \(epoch + 1), batch \(batch + 1); the last good checkpoints are kept (try a lower --lr)"
+        case let .nonFiniteParameter(epoch, batch, name):
+            return "'\(name)' holds non-finite values after epoch \(epoch + 1), batch \(batch + 1) (the loss was still finite); this epoch's checkpoints were not written, the last good ones are kept (try a lower --lr)"
         case let .resumeMismatch(path, reason): return "\(path): cannot resume: \(reason)"
         case let .runInUse(path, holder):
             return "\(path): the run is in use by \(holder); wait for it to end, or choose another --name"
