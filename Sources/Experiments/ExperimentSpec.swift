@@ -222,6 +222,7 @@ extension ExperimentSpec {
     /// types and values; `path` names the file in errors.
     package static func parse(_ text: String, path: String) throws -> ExperimentSpec {
         let root: Node
+        do { try StrictYAML.checkNesting(text) } catch ExperimentError.invalid(let why) { throw ExperimentError.invalid("\(path):\(why)") }
         do { root = try Yams.compose(yaml: text) ?? Node("") } catch {
             throw ExperimentError.invalid("\(path):\(StrictYAML.describe(error))")
         }
@@ -238,8 +239,13 @@ extension ExperimentSpec {
             }
             let node = context.map { StrictYAML.node(at: $0.codingPath, in: root) }
             var why = ExperimentError.describe(error)
-            if case let .typeMismatch(type, c) = error, let text = node?.scalar?.string {
-                why = "\(ExperimentError.describe(path: c)): expected \(type), got '\(text)'"
+            if case let .typeMismatch(type, c) = error, let node {
+                let found = switch node {
+                case .scalar(let scalar): "'\(scalar.string)'"
+                case .sequence: "a list"
+                case .mapping: "a mapping"
+                }
+                why = "\(ExperimentError.describe(path: c)): expected \(type == Node.Scalar.self ? "a single value" : "\(type)"), got \(found)"
             }
             throw ExperimentError.invalid("\(path):\(StrictYAML.position(node))\(why)")
         } catch {

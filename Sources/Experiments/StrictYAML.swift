@@ -47,6 +47,51 @@ package enum StrictYAML {
         }
     }
 
+    /// Nesting deeper than this is refused before the YAML parser (which recurses) sees the text.
+    static let maximumDepth = 64
+
+    /// Throws at the first line whose nesting (indentation levels, `- ` entries and open `[`/`{`
+    /// outside quotes and comments) exceeds `maximumDepth`: deeply nested YAML would exhaust the
+    /// stack of the recursive parser.
+    static func checkNesting(_ text: String) throws {
+        var indents: [Int] = []
+        var flow = 0
+        for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let characters = Array(line)
+            let indent = characters.prefix { $0 == " " }.count
+            let content = characters.dropFirst(indent)
+            if flow == 0, let first = content.first, first != "#" {
+                while let last = indents.last, last >= indent { indents.removeLast() }
+                indents.append(indent)
+            }
+            var depth = indents.count + flow
+            guard depth <= maximumDepth else {
+                throw ExperimentError.invalid("\(number + 1):\(indent + 1): nested more than \(maximumDepth) levels deep")
+            }
+            var quote: Character? = nil
+            var previous: Character = " "
+            for (column, c) in characters.enumerated() {
+                defer { previous = c }
+                if let q = quote {
+                    if c == q && !(q == "\"" && previous == "\\") { quote = nil }
+                    continue
+                }
+                switch c {
+                case "'", "\"": quote = c
+                case "#" where previous == " " || previous == "\t": break
+                case "[", "{": flow += 1; depth += 1
+                case "]", "}": flow = max(0, flow - 1)
+                case "-" where previous == " " && (column + 1 == characters.count || characters[column + 1] == " "): depth += 1
+                default: continue
+                }
+                if c == "#" && (previous == " " || previous == "\t") { break }
+                guard depth <= maximumDepth else {
+                    throw ExperimentError.invalid("\(number + 1):\(column + 1): nested more than \(maximumDepth) levels deep")
+                }
+            }
+        }
+    }
+
     /// The node a decoding error's coding path leads to (as deep as the path exists in the file).
     static func node(at codingPath: [CodingKey], in root: Node) -> Node {
         var node = root

@@ -140,6 +140,14 @@ final class ExperimentTests: TinyCIFARTestCase {
         // Syntax errors carry the position too.
         let syntax = message("name: tiny\nseeds: [1, 2\nbudget: {epochs: 1}\n")
         XCTAssertTrue(syntax.hasPrefix("e.yaml:3:") && syntax.contains("not valid YAML"), syntax)
+        XCTAssertEqual(message("name: [[a]]\n"), "e.yaml:1:7: name: expected a single value, got a list")
+        // Nesting that would exhaust the recursive parser's stack (5000 levels crashed it).
+        XCTAssertEqual(message("name: " + String(repeating: "[", count: 5000) + String(repeating: "]", count: 5000)),
+                       "e.yaml:1:70: nested more than 64 levels deep")
+        XCTAssertEqual(message("name:\n" + (1..<200).map { String(repeating: " ", count: $0) + "-\n" }.joined()),
+                       "e.yaml:64:64: nested more than 64 levels deep")
+        XCTAssertEqual(message("name: '[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[['  # [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\n")
+                       .contains("nested"), false, "brackets in quotes and comments do not count")
         XCTAssertEqual(StrictYAML.suggestion(for: "zzz", among: ["epochs", "seeds"]), nil)
         XCTAssertEqual(StrictYAML.editDistance("kitten", "sitting"), 3)
     }
