@@ -70,6 +70,12 @@ public struct SubsetDataset: ImageDataset {
         indices = Array(order.prefix(min(count, base.count))).sorted()
     }
 
+    /// The first `count` images of `base`, in order.
+    public init(_ base: any ImageDataset, first count: Int) {
+        self.base = base
+        indices = Array(0..<min(max(count, 0), base.count))
+    }
+
     public var count: Int { indices.count }
     public var classNames: [String] { base.classNames }
     public func label(at index: Int) -> Int { base.label(at: indices[index]) }

@@ -48,6 +48,7 @@ public struct ExperimentSpec: Codable, Equatable, Sendable {
     public struct Budget: Codable, Equatable, Sendable {
         public var epochs: Int
         public var trainLimit: Int?
+        public var testLimit: Int?
         public var batchSize: Int?
         public var learningRate: Float?
         public var milestones: [Int]?
@@ -57,7 +58,7 @@ public struct ExperimentSpec: Codable, Equatable, Sendable {
         public var loaderThreads: Int?
 
         enum CodingKeys: String, CodingKey, CaseIterable {
-            case epochs, trainLimit = "train_limit", batchSize = "batch_size", learningRate = "lr", milestones, lrDecay = "lr_decay"
+            case epochs, trainLimit = "train_limit", testLimit = "test_limit", batchSize = "batch_size", learningRate = "lr", milestones, lrDecay = "lr_decay"
             case momentum, weightDecay = "weight_decay", loaderThreads = "loader_threads"
         }
 
@@ -68,10 +69,11 @@ public struct ExperimentSpec: Codable, Equatable, Sendable {
             var c = TrainingConfiguration(arch: arch, data: data)
             c.epochs = epochs
             c.trainLimit = trainLimit
+            c.testLimit = testLimit
             if let batchSize { c.batchSize = batchSize }
             c.learningRate = learningRate ?? TrainingConfiguration.defaultLearningRate(arch: arch)
             if let milestones { c.milestones = milestones }
-            if let lrDecay { c.gamma = lrDecay }
+            if let lrDecay { c.lrDecay = lrDecay }
             if let momentum { c.momentum = momentum }
             if let weightDecay { c.weightDecay = weightDecay }
             if let loaderThreads { c.loaderThreads = loaderThreads }
@@ -266,6 +268,7 @@ extension ExperimentSpec {
         guard Set(seeds).count == seeds.count else { throw ExperimentError.invalid("seeds: \(seeds) repeats a seed") }
         guard budget.epochs > 0 else { throw ExperimentError.invalid("budget.epochs must be positive, got \(budget.epochs)") }
         if let l = budget.trainLimit, l <= 0 { throw ExperimentError.invalid("budget.train_limit must be positive, got \(l)") }
+        if let l = budget.testLimit, l <= 0 { throw ExperimentError.invalid("budget.test_limit must be positive, got \(l)") }
         if let b = budget.batchSize, b < 2 { throw ExperimentError.invalid("budget.batch_size must be at least 2, got \(b)") }
         var teacherNames = Set<String>()
         for t in teachers {

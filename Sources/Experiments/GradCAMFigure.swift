@@ -68,21 +68,49 @@ public struct GradCAMFigure {
         })
     }
 
-    /// Writes `gradcam.png` (the grid) and one PNG per network and image into `folder`; returns the
-    /// grid's path.
+    /// Writes `gradcam.png` (the grid), `gradcam.svg` (the grid under its column labels),
+    /// `gradcam.txt` (the labels) and one PNG per network and image (`LABEL-testINDEX.png`, the label
+    /// with anything but letters, digits, `.`, `_` and `-` as `-`) into `folder`; returns the grid's path.
     @discardableResult
     public func write(to folder: String) throws -> URL {
         let dir = URL(fileURLWithPath: folder)
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try AtomicFile.makeDirectory(dir.path)
         for (net, images) in zip(networks, overlays) {
             for (i, im) in zip(indices, images) {
-                try AtomicFile.write(Data(try ImageCodecs.encodePNG(im)), to: dir.appendingPathComponent("\(net.label)-test\(i).png"))
+                try AtomicFile.write(Data(try ImageCodecs.encodePNG(im)), to: dir.appendingPathComponent("\(Self.fileName(net.label))-test\(i).png"))
             }
         }
         let url = dir.appendingPathComponent("gradcam.png")
-        try AtomicFile.write(Data(try ImageCodecs.encodePNG(grid())), to: url)
+        let grid = grid()
+        let png = try ImageCodecs.encodePNG(grid)
+        try AtomicFile.write(Data(png), to: url)
+        try AtomicFile.write(Data(labelledSVG(png: png, width: grid.width, height: grid.height).utf8), to: dir.appendingPathComponent("gradcam.svg"))
         try AtomicFile.write(Data(networks.map(\.label).joined(separator: ", ").utf8), to: dir.appendingPathComponent("gradcam.txt"))
         return url
+    }
+
+    /// The column titles: the image, then each network.
+    public var columnLabels: [String] { ["test image"] + networks.map(\.label) }
+
+    /// The grid (PNG bytes of `width` × `height`) under a row of column titles, scaled 3× without
+    /// smoothing, as SVG.
+    func labelledSVG(png: [UInt8], width: Int, height: Int) -> String {
+        let scale = 3, header = 28
+        let columns = columnLabels.count, cell = width * scale / max(columns, 1)
+        func esc(_ s: String) -> String { s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;") }
+        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width * scale)\" height=\"\(height * scale + header)\" font-family=\"sans-serif\" font-size=\"13\">\n"
+        svg += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+        for (c, label) in columnLabels.enumerated() {
+            svg += "<text x=\"\(c * cell + cell / 2)\" y=\"\(header - 9)\" text-anchor=\"middle\">\(esc(label))</text>\n"
+        }
+        svg += "<image x=\"0\" y=\"\(header)\" width=\"\(width * scale)\" height=\"\(height * scale)\" style=\"image-rendering:pixelated\" "
+        svg += "href=\"data:image/png;base64,\(Data(png).base64EncodedString())\"/>\n</svg>\n"
+        return svg
+    }
+
+    /// `label` as a file name without spaces or separators.
+    static func fileName(_ label: String) -> String {
+        String(label.map { $0.isLetter || $0.isNumber || "._-".contains($0) ? $0 : "-" })
     }
 }
 

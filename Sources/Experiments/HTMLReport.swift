@@ -68,7 +68,7 @@ public struct HTMLReport {
     public func html(gradcam: [String: URL] = [:]) -> String {
         let esc = SVGChart.escape
         var body = "<h1>\(esc(spec.name))</h1>\n"
-        body += "<p>Data <code>\(esc(spec.data))</code>; \(spec.budget.epochs) epochs\(spec.budget.trainLimit.map { " of \($0) training images" } ?? ""); seeds \(spec.seeds.map(String.init).joined(separator: ", ")); \(report.finished) of \(report.planned) runs finished. Top-1 (%) on the test split, mean ± sample standard deviation over seeds.</p>\n"
+        body += "<p>Data <code>\(esc(spec.data))</code>; \(spec.budget.epochs) epochs\(spec.budget.trainLimit.map { " of \($0) training images" } ?? "")\(spec.budget.testLimit.map { ", tested on the first \($0) test images" } ?? ""); seeds \(spec.seeds.map(String.init).joined(separator: ", ")); \(report.finished) of \(report.planned) runs finished. Top-1 (%) on the test split, mean ± sample standard deviation over seeds.</p>\n"
         body += markdownTables(report.markdown())
         for pair in spec.pairs {
             body += "<h2>\(esc(pair.teachers.joined(separator: ", "))) → \(esc(pair.student))</h2>\n<div class=\"charts\">"
@@ -92,9 +92,12 @@ public struct HTMLReport {
             body += bars.isEmpty ? "<p class=\"note\">No ablations in this grid (mmkd entries with <code>buffer: false</code>, <code>logit_weights: false</code>, <code>feature_weights: false</code> or <code>feature_loss: false</code>).</p>"
                 : SVGChart.bars(bars, title: "MMKD ablations (best epoch)", yLabel: "top-1 (%)")
             body += "</div>\n"
-            if let png = gradcam[pair.label], let data = try? Data(contentsOf: png) {
+            if let png = gradcam[pair.label] {
+                // The labelled figure (SVG) when it was written, else the bare grid.
+                let svg = png.deletingLastPathComponent().appendingPathComponent("gradcam.svg")
+                let (data, type) = (try? Data(contentsOf: svg)).map { ($0, "svg+xml") } ?? ((try? Data(contentsOf: png)) ?? Data(), "png")
                 body += "<h3>Grad-CAM (true class), test images</h3><p>Columns: the image, then \(esc(GradCAMFigure.columnsNote(png)))</p>"
-                body += "<img class=\"gradcam\" alt=\"Grad-CAM heat maps\" src=\"data:image/png;base64,\(data.base64EncodedString())\"/>\n"
+                body += "<img class=\"gradcam\" alt=\"Grad-CAM heat maps\" src=\"data:image/\(type);base64,\(data.base64EncodedString())\"/>\n"
             }
         }
         let style = """

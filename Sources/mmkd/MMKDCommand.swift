@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct MMKDCommand: ParsableCommand {
@@ -6,4 +7,16 @@ struct MMKDCommand: ParsableCommand {
         commandName: "mmkd",
         abstract: "Adaptive multi-teacher knowledge distillation (MMKD) and its baselines, in Swift.",
         subcommands: [TrainCommand.self, DistillCommand.self, RunCommand.self, ReportCommand.self, GradCAMCommand.self, EvalCommand.self, ModelsCommand.self, ImportTorchCommand.self, BenchCommand.self])
+
+    /// As ArgumentParser's, but what standard output holds is flushed before an error is printed
+    /// (and progress lines flush it too), so that in a file or a pipe both streams keep their order.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            fflush(nil)
+            exit(withError: error)
+        }
+    }
 }

@@ -15,6 +15,7 @@ struct RecipeOptions: ParsableArguments {
     @Flag(help: "Plain momentum instead of Nesterov.") var noNesterov = false
     @Option(help: "Seed of initialisation, batch order and augmentation.") var seed: UInt64 = 0
     @Option(parsing: .unconditional, help: "Use a seeded random subset of this many training images per epoch (short budgets).") var trainLimit: Int?
+    @Option(parsing: .unconditional, help: "Evaluate on the first this many test images only (quick runs; said in the summary).") var testLimit: Int?
     @Option(parsing: .unconditional, help: "Threads decoding and augmenting batches.") var loaderThreads: Int = 2
     @Option(help: "Folder holding run directories.") var runsDir: String = "runs"
     @Option(help: "Run name (a folder under --runs-dir).") var name: String?
@@ -30,6 +31,7 @@ struct RecipeOptions: ParsableArguments {
         guard weightDecay >= 0 && weightDecay.isFinite else { throw ValidationError("--weight-decay must be a number ≥ 0, got \(weightDecay)") }
         guard (try? parsedMilestones()) != nil else { throw ValidationError("--milestones must be comma-separated epoch numbers, got '\(milestones)'") }
         if let trainLimit, trainLimit <= 0 { throw ValidationError("--train-limit must be positive, got \(trainLimit)") }
+        if let testLimit, testLimit <= 0 { throw ValidationError("--test-limit must be positive, got \(testLimit)") }
         guard loaderThreads > 0 else { throw ValidationError("--loader-threads must be positive, got \(loaderThreads)") }
         _ = try DatasetSpec(parsing: data)
     }
@@ -43,9 +45,9 @@ struct RecipeOptions: ParsableArguments {
         var config = TrainingConfiguration(arch: arch, data: data)
         config.epochs = epochs; config.batchSize = batchSize
         config.learningRate = lr ?? TrainingConfiguration.defaultLearningRate(arch: arch)
-        config.milestones = try parsedMilestones(); config.gamma = lrDecay
+        config.milestones = try parsedMilestones(); config.lrDecay = lrDecay
         config.momentum = momentum; config.weightDecay = weightDecay; config.nesterov = !noNesterov
-        config.seed = seed; config.trainLimit = trainLimit; config.loaderThreads = loaderThreads
+        config.seed = seed; config.trainLimit = trainLimit; config.testLimit = testLimit; config.loaderThreads = loaderThreads
         return config
     }
 }

@@ -41,12 +41,15 @@ struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "eval", abstract: "Evaluate a checkpoint (top-1, top-5, loss) on a test split.")
 
     @Option(help: "Architecture of the checkpoint.") var arch: String
-    @Option(help: "Checkpoint (.safetensors).") var checkpoint: String
+    @Option(help: "Checkpoint (.safetensors or a PyTorch .pth).") var checkpoint: String
     @Option(help: "Data set as KIND:PATH.") var data: String
-    @Option(help: "Threads decoding batches.") var loaderThreads: Int = 2
+    @Option(parsing: .unconditional, help: "Evaluate on the first this many test images only.") var testLimit: Int?
+    @Option(parsing: .unconditional, help: "Threads decoding batches.") var loaderThreads: Int = 2
 
     func validate() throws {
         guard ModelZoo.names.contains(arch) else { throw ValidationError("--arch: unknown architecture '\(arch)'; known: \(ModelZoo.names.joined(separator: ", "))") }
+        if let testLimit, testLimit <= 0 { throw ValidationError("--test-limit must be positive, got \(testLimit)") }
+        guard loaderThreads > 0 else { throw ValidationError("--loader-threads must be positive, got \(loaderThreads)") }
         _ = try DatasetSpec(parsing: data)
     }
 
@@ -55,7 +58,8 @@ struct EvalCommand: ParsableCommand {
         let (_, test) = try spec.load()
         let model = try ModelZoo.make(arch, classes: test.classCount)
         try ModelCheckpoint.load(URL(fileURLWithPath: checkpoint), into: model)
-        let loader = BatchLoader(dataset: test, batchSize: 256, shuffle: false, dropLast: false, pipeline: spec.pipeline(train: false),
+        let images: any ImageDataset = testLimit.map { SubsetDataset(test, first: $0) } ?? test
+        let loader = BatchLoader(dataset: images, batchSize: 256, shuffle: false, dropLast: false, pipeline: spec.pipeline(train: false),
                                  seed: 0, workers: loaderThreads)
         let r = try Evaluation.evaluate(model, loader: loader)
         print(String(format: "%@ on %@ (%d images): top-1 %.2f%%  top-5 %.2f%%  loss %.4f", checkpoint, data, r.count, r.top1, r.top5, r.loss))

@@ -30,6 +30,25 @@ final class CLITests: MMKDCommandTestCase {
         try assertFails(["bench", "nothing"], saying: "nothing")
     }
 
+    func testAOneEpochRunPipedToAFileReadsCleanly() throws {
+        let p = try process(["train", "--arch", "resnet8", "--data", "cifar10:\(folder!)", "--epochs", "1", "--batch-size", "8",
+                             "--milestones", "", "--loader-threads", "1", "--test-limit", "8", "--runs-dir", folder + "/runs", "--name", "piped"])
+        let both = Pipe()
+        p.standardOutput = both; p.standardError = both
+        try p.run()
+        let text = String(decoding: both.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0, text)
+        let lines = text.split(separator: "\n")
+        XCTAssertTrue(lines.first?.hasPrefix("training resnet8") == true && lines.first?.contains("8 test images") == true, text)
+        XCTAssertTrue(lines.last?.hasPrefix("best test top-1") == true, "standard output and error in the order written:\n\(text)")
+        XCTAssertEqual(lines.filter { $0.contains("done") }.count, 1, text)
+        XCTAssertFalse(text.contains("\r") || text.contains("\u{1B}"), "no terminal control characters in a file")
+        XCTAssertLessThanOrEqual(lines.count, 6, "a line every few seconds, not one per batch:\n\(text)")
+        let summary = try String(contentsOfFile: folder + "/runs/piped/summary.md", encoding: .utf8)
+        XCTAssertTrue(summary.contains("tested on the first 8 test images only"), summary)
+    }
+
     func testTinyRunsOfEverySubcommand() throws {
         let data = "cifar10:\(folder!)"
         let recipe = ["--data", data, "--epochs", "1", "--batch-size", "8", "--milestones", "", "--loader-threads", "1", "--runs-dir", folder + "/runs"]
@@ -43,6 +62,8 @@ final class CLITests: MMKDCommandTestCase {
         r = try mmkd(["eval", "--arch", "resnet8", "--checkpoint", teacher, "--data", data, "--loader-threads", "1"])
         XCTAssertEqual(r.status, 0, r.err)
         XCTAssertTrue(r.out.contains("(16 images): top-1"), r.out)
+        r = try mmkd(["eval", "--arch", "resnet8", "--checkpoint", teacher, "--data", data, "--loader-threads", "1", "--test-limit", "5"])
+        XCTAssertTrue(r.out.contains("(5 images): top-1"), r.out)
 
         r = try mmkd(["distill", "--student", "resnet8", "--teacher", "resnet8=\(teacher)", "--teacher", "resnet8=\(teacher)", "--method", "mmkd",
                       "--buffer-size", "16", "--meta-freq", "2", "--name", "mmkd"] + recipe)

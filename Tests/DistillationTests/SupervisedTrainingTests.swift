@@ -50,6 +50,21 @@ final class SupervisedTrainingTests: TinyCIFARTestCase {
         XCTAssertEqual(eval.top1, b.last!!, accuracy: 1e-9)
     }
 
+    func testConfigurationsOfEarlierVersionsStillRead() throws {
+        // Before, the learning-rate decay was written as `gamma` (the cross-entropy weight's name in distill).
+        var c = configuration()
+        c.lrDecay = 0.2
+        var object = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(c)) as! [String: Any]
+        XCTAssertEqual(object["lrDecay"] as? Double, 0.2)
+        object["gamma"] = object.removeValue(forKey: "lrDecay")
+        let legacy = String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self)
+        XCTAssertEqual(try JSONDecoder().decode(TrainingConfiguration.self, from: Data(legacy.utf8)), c)
+        XCTAssertEqual(c.differences(from: legacy), [], "a legacy file's settings compare as today's")
+        var other = c
+        other.testLimit = 100
+        XCTAssertEqual(other.differences(from: legacy), ["testLimit unset (now 100)"])
+    }
+
     func testResumeRefusesAnotherConfiguration() throws {
         let run = try RunDirectory(folder + "/runs/c")
         try Trainer.supervised(configuration(), run: run, resume: false).train(progress: nil, stopAfter: 1)

@@ -126,7 +126,7 @@ final class ExperimentTests: TinyCIFARTestCase {
         XCTAssertEqual(message(good), "")
         // A misspelt budget key (it used to run all 50,000 images) and a misspelt method key (β = 100 ran).
         let limit = message(good.replacingOccurrences(of: "batch_size: 8", with: "batch_size: 8, train_limt: 300"))
-        XCTAssertEqual(limit, "e.yaml:4:36: budget: unknown key 'train_limt'; did you mean 'train_limit'? (known: epochs, train_limit, batch_size, lr, milestones, lr_decay, momentum, weight_decay, loader_threads)")
+        XCTAssertEqual(limit, "e.yaml:4:36: budget: unknown key 'train_limt'; did you mean 'train_limit'? (known: epochs, train_limit, test_limit, batch_size, lr, milestones, lr_decay, momentum, weight_decay, loader_threads)")
         let beta = message(good.replacingOccurrences(of: "buffer_size: 16", with: "betta: 10"))
         XCTAssertTrue(beta.hasPrefix("e.yaml:10:") && beta.contains("methods[2]: unknown key 'betta'; did you mean 'beta'?"), beta)
         let nested = message(good.replacingOccurrences(of: "train: {seed: 3, epochs: 1}", with: "train: {seed: 3, epoch: 1}"))
@@ -235,7 +235,12 @@ final class GradCAMTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(html.components(separatedBy: "<svg").count - 1, 4, "curves, two weight charts, ablation bars")
         XCTAssertTrue(html.contains("MMKD ablations") && html.contains("no hard buffer"))
         XCTAssertTrue(html.contains("learned logit weight per teacher"))
-        XCTAssertTrue(html.contains("data:image/png;base64,"), "the Grad-CAM figure is embedded")
+        XCTAssertTrue(html.contains("data:image/svg+xml;base64,"), "the labelled Grad-CAM figure is embedded")
+        let figureFolder = figures["p"]!.deletingLastPathComponent().path
+        let svg = try String(contentsOfFile: figureFolder + "/gradcam.svg", encoding: .utf8)
+        for label in ["test image", "student alone", "aver-b0", "mmkd-nobuf", "teacher t1"] { XCTAssertTrue(svg.contains(">\(label)</text>"), label) }
+        let files = try FileManager.default.contentsOfDirectory(atPath: figureFolder)
+        XCTAssertTrue(files.contains { $0.hasPrefix("student-alone-test") } && !files.contains { $0.contains(" ") }, "\(files)")
         XCTAssertFalse(html.contains("src=\"http") || html.contains("href=\"http") || html.contains("<script"), "nothing is fetched or run")
     }
 }

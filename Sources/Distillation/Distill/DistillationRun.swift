@@ -18,14 +18,14 @@ extension Trainer {
         let t = config.training
         let spec = try DatasetSpec(parsing: t.data)
         let (trainSet, testSet) = try spec.load()
-        let train: any ImageDataset = t.trainLimit.map { SubsetDataset(trainSet, count: $0, seed: t.seed) } ?? trainSet
+        let train = t.trainingImages(trainSet)
         guard train.count >= t.batchSize else {
             throw DistillationError.featureShape("the training set has \(train.count) images, fewer than one batch of \(t.batchSize) (distillation drops partial batches)")
         }
         // Full batches only: MMKD's feature meta network is tied to the batch size.
         let trainLoader = BatchLoader(dataset: train, batchSize: t.batchSize, shuffle: true, dropLast: true,
                                       pipeline: spec.pipeline(train: true), seed: t.seed, workers: t.loaderThreads)
-        let testLoader = BatchLoader(dataset: testSet, batchSize: 256, shuffle: false, dropLast: false,
+        let testLoader = BatchLoader(dataset: t.testImages(testSet), batchSize: 256, shuffle: false, dropLast: false,
                                      pipeline: spec.pipeline(train: false), seed: 0, workers: t.loaderThreads)
         let teachers = try config.teachers.map { try FrozenTeacher.load(arch: $0.arch, checkpoint: $0.checkpoint, classes: trainSet.classCount) }
 

@@ -1,18 +1,20 @@
 import Foundation
 
-/// A one-line progress display on standard error (rewritten in place on a terminal, one line per
-/// update otherwise, at most every `interval` seconds).
+/// A one-line progress display on standard error: rewritten in place on a terminal (at most 5 times
+/// a second); otherwise (a log file, a pipe) one line at most every `interval` seconds, and always
+/// the forced ones (each epoch's summary).
 public final class ProgressLine: @unchecked Sendable {
     let interval: Double
     var last = 0.0
     let isTerminal = isatty(2) != 0
 
-    public init(interval: Double = 1) { self.interval = interval }
+    public init(interval: Double = 5) { self.interval = interval }
 
     public func update(_ text: @autoclosure () -> String, force: Bool = false) {
         let now = Date().timeIntervalSince1970
         guard force || now - last >= (isTerminal ? 0.2 : interval) else { return }
         last = now
+        fflush(nil)  // what standard output holds comes first
         FileHandle.standardError.write(((isTerminal ? "\r\u{1B}[K" : "") + text() + (isTerminal ? "" : "\n")).data(using: .utf8)!)
     }
 

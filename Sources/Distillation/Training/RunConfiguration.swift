@@ -23,7 +23,10 @@ extension RunConfiguration {
             }
         }
         var saved: [String: String] = [:], current: [String: String] = [:]
-        if let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) { flatten(object, "", into: &saved) }
+        // Read through the decoder first, so that keys of earlier versions compare as today's.
+        var savedData = Data(json.utf8)
+        if let decoded = try? JSONDecoder().decode(Self.self, from: savedData), let data = try? JSONEncoder().encode(decoded) { savedData = data }
+        if let object = try? JSONSerialization.jsonObject(with: savedData) { flatten(object, "", into: &saved) }
         if let data = try? JSONEncoder().encode(self), let object = try? JSONSerialization.jsonObject(with: data) { flatten(object, "", into: &current) }
         return Set(saved.keys).union(current.keys).sorted().compactMap { key in
             let old = saved[key] ?? "unset", new = current[key] ?? "unset"

@@ -39,7 +39,7 @@ public final class Trainer {
         self.testLoader = testLoader
         self.classNames = classNames
         let t = configuration.training
-        schedule = MultiStepLR(baseRate: t.learningRate, milestones: t.milestones, gamma: t.gamma)
+        schedule = MultiStepLR(baseRate: t.learningRate, milestones: t.milestones, gamma: t.lrDecay)
         optimizer = OptimizerDriver(SGD(learningRate: t.learningRate, momentum: t.momentum, weightDecay: t.weightDecay, nesterov: t.nesterov))
         if resume, FileManager.default.fileExists(atPath: run.file("resume.safetensors").path) {
             try loadResumeState()
@@ -176,8 +176,8 @@ public final class Trainer {
         let rows = run.metrics()
         let t = training
         var text = step.summaryHeading(t)
-        text += "Epochs \(nextEpoch)/\(t.epochs), batch \(t.batchSize), lr \(t.learningRate) (×\(t.gamma) at \(t.milestones)), momentum \(t.momentum)"
-        text += "\(t.nesterov ? " Nesterov" : ""), weight decay \(t.weightDecay), seed \(t.seed)\(t.trainLimit.map { ", \($0) training images" } ?? ""). "
+        text += "Epochs \(nextEpoch)/\(t.epochs), batch \(t.batchSize), lr \(t.learningRate) (×\(t.lrDecay) at \(t.milestones)), momentum \(t.momentum)"
+        text += "\(t.nesterov ? " Nesterov" : ""), weight decay \(t.weightDecay), seed \(t.seed)\(t.trainLimit.map { ", \($0) training images" } ?? "")\(t.testLimit.map { ", tested on the first \($0) test images only" } ?? ""). "
         text += step.summaryDetails()
         text += "\n\n"
         if let lastRow = rows.last {
@@ -202,10 +202,10 @@ extension Trainer {
     public static func supervised(_ config: TrainingConfiguration, run: RunDirectory, resume: Bool) throws -> Trainer {
         let spec = try DatasetSpec(parsing: config.data)
         let (trainSet, testSet) = try spec.load()
-        let train: any ImageDataset = config.trainLimit.map { SubsetDataset(trainSet, count: $0, seed: config.seed) } ?? trainSet
+        let train = config.trainingImages(trainSet)
         let trainLoader = BatchLoader(dataset: train, batchSize: config.batchSize, shuffle: true, dropLast: false,
                                       pipeline: spec.pipeline(train: true), seed: config.seed, workers: config.loaderThreads)
-        let testLoader = BatchLoader(dataset: testSet, batchSize: 256, shuffle: false, dropLast: false,
+        let testLoader = BatchLoader(dataset: config.testImages(testSet), batchSize: 256, shuffle: false, dropLast: false,
                                      pipeline: spec.pipeline(train: false), seed: 0, workers: config.loaderThreads)
         Initialization.seed(config.seed)
         let model = try ModelZoo.make(config.arch, classes: trainSet.classCount)
