@@ -1,3 +1,5 @@
+import Serialization
+
 /// Why a data set could not be read. Every case names the file or folder and what was expected.
 public enum DataError: Error, CustomStringConvertible, Equatable {
     case missing(path: String, expected: String)
@@ -13,6 +15,16 @@ public enum DataError: Error, CustomStringConvertible, Equatable {
         case let .emptyFolder(path, expected): return "\(path): empty (expected \(expected))"
         case let .mismatch(path, reason): return "\(path): \(reason)"
         case let .unsupported(path, reason): return "\(path): unsupported: \(reason)"
+        }
+    }
+}
+
+extension DataError {
+    /// A container reader's error (pickle, ZIP, MAT, zlib) as a data error of the same kind.
+    init(_ error: SerializationError) {
+        switch error {
+        case let .corrupt(path, reason): self = .corrupt(path: path, reason: reason)
+        case let .unsupported(path, reason): self = .unsupported(path: path, reason: reason)
         }
     }
 }

@@ -102,7 +102,7 @@ public enum DatasetFormats {
             labels += batchLabels
             for r in 0..<shape[0] { for i in 0..<1024 { for c in 0..<3 { pixels.append(raw[r * 3072 + c * 1024 + i]) } } }
         } catch let e as SerializationError {
-            throw DataError.corrupt(path: path, reason: e.description)
+            throw DataError(e)
         }
     }
 
@@ -222,7 +222,7 @@ public enum DatasetFormats {
     /// 1-based breed number.
     package static func stanfordDogsList(_ bytes: [UInt8], path listPath: String) throws -> [(file: String, breed: Int)] {
         let mat: MATFile
-        do { mat = try MATFile(bytes, path: listPath) } catch let e as SerializationError { throw DataError.corrupt(path: listPath, reason: e.description) }
+        do { mat = try MATFile(bytes, path: listPath) } catch let e as SerializationError { throw DataError(e) }
         guard case .cell(let cells, _)? = mat.variables["file_list"] else {
             throw DataError.corrupt(path: listPath, reason: "no 'file_list' cell array (variables: \(mat.variables.keys.sorted().joined(separator: ", ")))")
         }

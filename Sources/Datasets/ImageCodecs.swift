@@ -104,7 +104,7 @@ public enum ImageCodecs {
     /// Inflates gzip data (any number of members).
     public static func gunzip(_ bytes: [UInt8], path: String) throws -> [UInt8] {
         do { return try Inflate.inflate(bytes, framing: .gzip, path: path) } catch let e as SerializationError {
-            throw DataError.corrupt(path: path, reason: e.description)
+            throw DataError(e)
         }
     }
 }

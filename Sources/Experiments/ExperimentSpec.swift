@@ -262,7 +262,7 @@ extension ExperimentSpec {
 
     /// Checks names, architectures, teacher counts and hyper-parameters before anything runs.
     public func validate() throws {
-        func known(_ arch: String) -> Bool { ModelZoo.names.contains(arch) || ModelZoo.extraNames.contains(arch) }
+        func known(_ arch: String) -> Bool { ModelZoo.allNames.contains(arch) }
         guard !name.isEmpty, !name.contains("/") else { throw ExperimentError.invalid("name must be a non-empty folder name, got '\(name)'") }
         guard !seeds.isEmpty else { throw ExperimentError.invalid("seeds: give at least one seed") }
         guard Set(seeds).count == seeds.count else { throw ExperimentError.invalid("seeds: \(seeds) repeats a seed") }

@@ -1,18 +1,21 @@
 import Engine
 import NN
 
-/// The bottleneck block of the ImageNet ResNets: 1×1 → BN → ReLU → 3×3 (strided) → BN → ReLU → 1×1
-/// (4× width) → BN, plus the identity or a 1×1 conv + BN `downsample`, then ReLU.
+/// The bottleneck block of the ImageNet ResNets: 1×1 → BN → ReLU → 3×3 (strided; `groups` groups)
+/// → BN → ReLU → 1×1 (4× `planes`) → BN, plus the identity or a 1×1 conv + BN `downsample`, then
+/// ReLU. The inner width is torchvision's `planes · widthPerGroup / 64 · groups` (ResNeXt-50 32×4d:
+/// 32 groups of 4; Wide ResNet-50-2: width per group 128).
 public final class Bottleneck: Module, UnaryLayer {
     public let conv1: Conv2d, bn1: BatchNorm2d, conv2: Conv2d, bn2: BatchNorm2d, conv3: Conv2d, bn3: BatchNorm2d
     public let downsample: Sequential?
     public static let expansion = 4
 
-    public init(_ inPlanes: Int, _ planes: Int, stride: Int) {
+    public init(_ inPlanes: Int, _ planes: Int, stride: Int, groups: Int = 1, widthPerGroup: Int = 64) {
         let out = planes * Bottleneck.expansion
-        conv1 = Conv2d(inPlanes, planes, kernelSize: 1, bias: false); bn1 = BatchNorm2d(planes)
-        conv2 = Conv2d(planes, planes, kernelSize: 3, stride: stride, padding: 1, bias: false); bn2 = BatchNorm2d(planes)
-        conv3 = Conv2d(planes, out, kernelSize: 1, bias: false); bn3 = BatchNorm2d(out)
+        let width = planes * widthPerGroup / 64 * groups
+        conv1 = Conv2d(inPlanes, width, kernelSize: 1, bias: false); bn1 = BatchNorm2d(width)
+        conv2 = Conv2d(width, width, kernelSize: 3, stride: stride, padding: 1, groups: groups, bias: false); bn2 = BatchNorm2d(width)
+        conv3 = Conv2d(width, out, kernelSize: 1, bias: false); bn3 = BatchNorm2d(out)
         downsample = stride != 1 || inPlanes != out
             ? Sequential(Conv2d(inPlanes, out, kernelSize: 1, stride: stride, bias: false), BatchNorm2d(out)) : nil
         super.init()
@@ -28,7 +31,8 @@ public final class Bottleneck: Module, UnaryLayer {
 /// → 3×3 stride-2 max pool, four stages (64/128/256/512 planes, basic or bottleneck blocks), global
 /// pooling, linear. Features: the pooled stem, each stage, the pooled vector.
 ///
-/// `widen` multiplies every width (stem included). The reference code's "wide" ResNet18×2 /
+/// `widen` multiplies every width (stem included); `groups` and `widthPerGroup` shape the bottleneck's
+/// inner convolution (`resnext50_32x4d`, `wrn_50_2`). The reference code's "wide" ResNet18×2 /
 /// ResNet34×2 / ResNet34×4 silently build the plain networks; here `ResNet18x2`, `ResNet34x2` and
 /// `ResNet34x4` are really widened (2× or 4× channels in the stem and every stage).
 public final class ImageNetResNet: Module, FeatureClassifier {
@@ -40,7 +44,7 @@ public final class ImageNetResNet: Module, FeatureClassifier {
         18: ([2, 2, 2, 2], false), 34: ([3, 4, 6, 3], false), 50: ([3, 4, 6, 3], true), 101: ([3, 4, 23, 3], true),
     ]
 
-    public init(depth: Int, classes: Int, widen: Int = 1) {
+    public init(depth: Int, classes: Int, widen: Int = 1, groups: Int = 1, widthPerGroup: Int = 64) {
         guard let (blocks, bottleneck) = ImageNetResNet.depths[depth] else { preconditionFailure("ImageNet ResNet depth must be 18, 34, 50 or 101, got \(depth)") }
         let stem = 64 * widen
         conv1 = Conv2d(3, stem, kernelSize: 7, stride: 2, padding: 3, bias: false)
@@ -49,7 +53,8 @@ public final class ImageNetResNet: Module, FeatureClassifier {
         func stage(_ planes: Int, _ n: Int, _ stride: Int) -> [UnaryLayerBox] {
             (0..<n).map { i in
                 let s = i == 0 ? stride : 1
-                let block: any UnaryLayer = bottleneck ? Bottleneck(inPlanes, planes, stride: s) : BasicBlock(inPlanes, planes, stride: s)
+                let block: any UnaryLayer = bottleneck ? Bottleneck(inPlanes, planes, stride: s, groups: groups, widthPerGroup: widthPerGroup)
+                    : BasicBlock(inPlanes, planes, stride: s)
                 inPlanes = bottleneck ? planes * Bottleneck.expansion : planes
                 return UnaryLayerBox(block)
             }

@@ -101,7 +101,12 @@ public struct MATFile {
             let text: String
             switch t {
             case 16, 1, 2: text = String(decoding: data, as: UTF8.self)
-            default: text = String(decoding: numbers(t, data).map { UInt16($0) }, as: UTF16.self)
+            default:
+                let units = numbers(t, data)
+                guard units.allSatisfy({ $0 >= 0 && $0 <= 65535 && $0 == $0.rounded() }) else {
+                    throw SerializationError.corrupt(path: path, reason: "char matrix '\(name)' holds values that are not UTF-16 code units")
+                }
+                text = String(decoding: units.map { UInt16($0) }, as: UTF16.self)
             }
             return (name, .char(text))
         case 6...15:  // numeric (double, single, integers)

@@ -22,7 +22,7 @@ struct DistillCommand: ParsableCommand {
         resume.safetensors (--resume continues bit-identically).
         """)
 
-    @Option(help: "Student architecture (\(ModelZoo.names.joined(separator: ", "))).") var student: String
+    @Option(help: "Student architecture (\(ModelZoo.allNames.joined(separator: ", "))).") var student: String
     @Option(name: .customLong("teacher"), help: "A teacher as ARCH=CHECKPOINT (repeat for several).") var teachers: [String] = []
     @OptionGroup var recipe: RecipeOptions
     @Option(parsing: .unconditional, help: "Temperature τ.") var tau: Float = 4
@@ -57,13 +57,13 @@ struct DistillCommand: ParsableCommand {
 
     func validate() throws {
         let method = try self.method
-        guard ModelZoo.names.contains(student) || ModelZoo.extraNames.contains(student) else {
-            throw ValidationError("--student: unknown architecture '\(student)'; known: \(ModelZoo.names.joined(separator: ", "))")
+        guard ModelZoo.allNames.contains(student) else {
+            throw ValidationError("--student: unknown architecture '\(student)'; known: \(ModelZoo.allNames.joined(separator: ", "))")
         }
         guard !teachers.isEmpty else { throw ValidationError("give at least one --teacher ARCH=CHECKPOINT") }
         for t in teachers {
             let spec = try TeacherSpec(parsing: t)
-            guard ModelZoo.names.contains(spec.arch) || ModelZoo.extraNames.contains(spec.arch) else {
+            guard ModelZoo.allNames.contains(spec.arch) else {
                 throw ValidationError("--teacher \(t): unknown architecture '\(spec.arch)'")
             }
             guard FileManager.default.fileExists(atPath: spec.checkpoint) else { throw ValidationError("--teacher \(t): no file at \(spec.checkpoint)") }

@@ -16,8 +16,8 @@ struct ImportTorchCommand: ParsableCommand {
     @Option(help: "Output file (default: FILE with .safetensors).") var out: String?
 
     func validate() throws {
-        guard (ModelZoo.names + ModelZoo.extraNames).contains(arch) else {
-            throw ValidationError("--arch: unknown architecture '\(arch)'; known: \((ModelZoo.names + ModelZoo.extraNames).joined(separator: ", "))")
+        guard ModelZoo.allNames.contains(arch) else {
+            throw ValidationError("--arch: unknown architecture '\(arch)'; known: \(ModelZoo.allNames.joined(separator: ", "))")
         }
     }
 

@@ -10,12 +10,11 @@ struct ModelsCommand: ParsableCommand {
     @Option(help: "Classes of the classifier (default: 100 for CIFAR models, 120 for 224×224 ones).") var classes: Int?
     @Flag(help: "Print JSON instead of a table.") var json = false
 
-    static let imageNetNames = Set(["ResNet18", "ResNet34", "ResNet50", "ResNet101", "shufflenet_v2_x0_5"] + ModelZoo.extraNames)
 
     func run() throws {
         var rows: [[String: Any]] = []
-        for name in ModelZoo.names + ModelZoo.extraNames {
-            let big = Self.imageNetNames.contains(name)
+        for name in ModelZoo.allNames {
+            let big = ModelZoo.imageNetNames.contains(name)
             let size = big ? 224 : 32
             let model = try ModelZoo.make(name, classes: classes ?? (big ? 120 : 100))
             model.eval()
@@ -29,10 +28,10 @@ struct ModelsCommand: ParsableCommand {
             print(String(decoding: data, as: UTF8.self))
             return
         }
-        print("model                input   parameters    MFLOPs  feature maps (C×H×W; last is the pooled vector)")
+        print("model                   input   parameters    MFLOPs  feature maps (C×H×W; last is the pooled vector)")
         for r in rows {
             let features = (r["features"] as! [[Int]]).map { $0.map(String.init).joined(separator: "×") }.joined(separator: " · ")
-            print(String(format: "%@ %5d %12d %9.1f  %@", (r["name"] as! String).padding(toLength: 18, withPad: " ", startingAt: 0),
+            print(String(format: "%@ %5d %12d %9.1f  %@", (r["name"] as! String).padding(toLength: 21, withPad: " ", startingAt: 0),
                          r["input"] as! Int, r["parameters"] as! Int, r["mflops"] as! Double, features))
         }
     }

@@ -18,11 +18,11 @@ struct TrainCommand: ParsableCommand {
         resume.safetensors; --resume continues an interrupted run from its last finished epoch.
         """)
 
-    @Option(help: "Architecture (\(ModelZoo.names.joined(separator: ", "))).") var arch: String
+    @Option(help: "Architecture (\(ModelZoo.allNames.joined(separator: ", "))).") var arch: String
     @OptionGroup var recipe: RecipeOptions
 
     func validate() throws {
-        guard ModelZoo.names.contains(arch) else { throw ValidationError("--arch: unknown architecture '\(arch)'; known: \(ModelZoo.names.joined(separator: ", "))") }
+        guard ModelZoo.allNames.contains(arch) else { throw ValidationError("--arch: unknown architecture '\(arch)'; known: \(ModelZoo.allNames.joined(separator: ", "))") }
     }
 
     func run() throws {
@@ -47,7 +47,7 @@ struct EvalCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Threads decoding batches.") var loaderThreads: Int = 2
 
     func validate() throws {
-        guard ModelZoo.names.contains(arch) else { throw ValidationError("--arch: unknown architecture '\(arch)'; known: \(ModelZoo.names.joined(separator: ", "))") }
+        guard ModelZoo.allNames.contains(arch) else { throw ValidationError("--arch: unknown architecture '\(arch)'; known: \(ModelZoo.allNames.joined(separator: ", "))") }
         if let testLimit, testLimit <= 0 { throw ValidationError("--test-limit must be positive, got \(testLimit)") }
         guard loaderThreads > 0 else { throw ValidationError("--loader-threads must be positive, got \(loaderThreads)") }
         _ = try DatasetSpec(parsing: data)

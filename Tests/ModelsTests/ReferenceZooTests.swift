@@ -13,6 +13,19 @@ final class ReferenceZooTests: XCTestCase {
     }
     nonisolated(unsafe) static let stateDicts = load("state_dicts")
     nonisolated(unsafe) static let forward = load("forward_fixtures")["models"] as! [String: Any]
+    /// The rest of the reference's model dictionary: state dict and forward fixture in one entry.
+    nonisolated(unsafe) static let dictionary = load("zoo_extra")["models"] as! [String: Any]
+
+    /// Every architecture with its state-dict reference and its forward fixture.
+    static var references: [(name: String, stateDict: [String: Any], forward: [String: Any])] {
+        ModelZoo.names.map { ($0, stateDicts[$0] as! [String: Any], forward[$0] as! [String: Any]) }
+            + ModelZoo.dictionaryNames.map { ($0, dictionary[$0] as! [String: Any], dictionary[$0] as! [String: Any]) }
+    }
+
+    func testTheZooIsTheReferenceDictionary() {
+        XCTAssertEqual(Set(Self.dictionary.keys), Set(ModelZoo.dictionaryNames))
+        XCTAssertEqual(Set(Self.stateDicts.keys), Set(ModelZoo.names))
+    }
 
     /// The fixtures' closed-form fill of state-dict entry `j`.
     static func fill(name: String, shape: [Int], index j: Int) -> Tensor {
@@ -33,8 +46,7 @@ final class ReferenceZooTests: XCTestCase {
     }
 
     func testStateDictsMatchTheReference() throws {
-        for name in ModelZoo.names {
-            let ref = Self.stateDicts[name] as! [String: Any]
+        for (name, ref, _) in Self.references {
             let model = try ModelZoo.make(name, classes: ref["num_classes"] as! Int)
             let expected = (ref["state_dict"] as! [[Any]]).map { ($0[0] as! String, ($0[1] as! [NSNumber]).map(\.intValue)) }
             let ours = model.stateDict.map { ($0.0, $0.1.shape) }
@@ -43,12 +55,12 @@ final class ReferenceZooTests: XCTestCase {
             let expectedParameters = expected.filter { !$0.0.contains("running_") && !$0.0.hasSuffix("num_batches_tracked") }
                 .reduce(0) { $0 + $1.1.reduce(1, *) }
             XCTAssertEqual(model.parameterCount, expectedParameters, name)
+            if let count = ref["parameters"] as? Int { XCTAssertEqual(model.parameterCount, count, name) }
         }
     }
 
     func testForwardFixturesAreReproduced() throws {
-        for name in ModelZoo.names {
-            let fixture = Self.forward[name] as! [String: Any]
+        for (name, _, fixture) in Self.references {
             let model = try ModelZoo.make(name, classes: fixture["num_classes"] as! Int)
             let state = Dictionary(uniqueKeysWithValues: model.stateDict.enumerated().map { j, entry in
                 (entry.0, Self.fill(name: entry.0, shape: entry.1.shape, index: j))

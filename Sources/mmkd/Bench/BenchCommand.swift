@@ -85,7 +85,7 @@ struct TrainBench: ParsableCommand {
     var archs: [String] = []
 
     func validate() throws {
-        for a in archs where !ModelZoo.names.contains(a) { throw ValidationError("--arch: unknown architecture '\(a)'") }
+        for a in archs where !ModelZoo.allNames.contains(a) { throw ValidationError("--arch: unknown architecture '\(a)'") }
     }
 
     func run() throws {
