@@ -17,6 +17,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
@@ -31,7 +32,7 @@ let package = Package(
         .target(name: "Datasets", dependencies: ["Serialization", "Engine", "CImageCodecs"]),
         .target(name: "Serialization", dependencies: ["CImageCodecs"]),
         .target(name: "Checkpoints", dependencies: ["Serialization", "NN", "Engine"]),
-        .target(name: "Distillation", dependencies: ["Models", "Datasets", "Checkpoints", "NN", "Engine"]),
+        .target(name: "Distillation", dependencies: ["Models", "Datasets", "Checkpoints", "NN", "Engine", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(name: "Experiments", dependencies: ["Distillation", "Models", "Datasets", "Checkpoints", "Engine", .product(name: "Yams", package: "Yams")]),
         .executableTarget(
             name: "mmkd",
@@ -42,7 +43,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["TestSupport", "Engine"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NNTests", dependencies: ["TestSupport", "NN", "Engine"], resources: [.copy("Fixtures")]),
         .target(name: "TestSupport", dependencies: ["Engine"], path: "Tests/TestSupport"),
-        .testTarget(name: "DistillationTests", dependencies: ["TestSupport", "Distillation", "Checkpoints", "Datasets", "Models", "NN", "Engine"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "DistillationTests", dependencies: ["TestSupport", "Distillation", "Checkpoints", "Datasets", "Models", "NN", "Engine", .product(name: "SwiftProtobuf", package: "swift-protobuf")], resources: [.copy("Fixtures")]),
         .testTarget(name: "ExperimentsTests", dependencies: ["TestSupport", "Experiments", "Checkpoints", "Models", "NN", "Distillation", "Engine"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Models", "NN", "Engine"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Fuzzing", "Serialization", "Engine"]),

@@ -10,6 +10,8 @@ needed=()
 [ -f /usr/include/png.h ] || needed+=(libpng-dev)
 [ -f /usr/include/zlib.h ] || needed+=(zlib1g-dev)
 command -v pkg-config >/dev/null 2>&1 || needed+=(pkg-config)
+# Python's venv, for the TensorBoard reader the tests check event files with.
+python3 -c "import ensurepip, venv" >/dev/null 2>&1 || needed+=(python3-venv)
 if [ "${#needed[@]}" -gt 0 ]; then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"

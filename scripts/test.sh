@@ -6,6 +6,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 swift build -c release --build-tests
+# TensorBoard's own event reader (PyPI, in a virtual environment) for the event-file test.
+venv=.build/tensorboard-venv
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import tensorboard" >/dev/null 2>&1; then
+    rm -rf "$venv"
+    (python3 -m venv "$venv" && "$venv/bin/pip" install -q tensorboard) >/dev/null 2>&1 \
+        || echo "test.sh: could not install tensorboard from PyPI; its event-file check will be skipped"
+fi
+if "$venv/bin/python" -c "import tensorboard" >/dev/null 2>&1; then export MMKD_TENSORBOARD_PYTHON="$PWD/$venv/bin/python"; fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0

@@ -8,12 +8,15 @@ import Foundation
 public final class ExperimentRunner {
     public let spec: ExperimentSpec
     public let output: URL
+    /// The experiment's folder, held (`RunLock`) while this runner lives: one `mmkd run` at a time
+    /// per output folder; opening it removes what a killed run left half-written (figures included).
+    let folder: RunDirectory
 
     public init(spec: ExperimentSpec, output: String? = nil) throws {
         self.spec = spec
         self.output = URL(fileURLWithPath: output ?? spec.outputPath)
-        try FileManager.default.createDirectory(at: self.output, withIntermediateDirectories: true)
-        try RunDirectory(self.output.path).writeJSON(spec, to: "experiment.json")
+        folder = try RunDirectory(self.output.path, exclusive: true)
+        try folder.writeJSON(spec, to: "experiment.json")
     }
 
     /// The result of a finished cell, or nil.

@@ -33,12 +33,8 @@ final class CLITests: MMKDCommandTestCase {
     func testAOneEpochRunPipedToAFileReadsCleanly() throws {
         let p = try process(["train", "--arch", "resnet8", "--data", "cifar10:\(folder!)", "--epochs", "1", "--batch-size", "8",
                              "--milestones", "", "--loader-threads", "1", "--test-limit", "8", "--runs-dir", folder + "/runs", "--name", "piped"])
-        let both = Pipe()
-        p.standardOutput = both; p.standardError = both
-        try p.run()
-        let text = String(decoding: both.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        XCTAssertEqual(p.terminationStatus, 0, text)
+        let (status, text) = try runCombined(p)
+        XCTAssertEqual(status, 0, text)
         let lines = text.split(separator: "\n")
         XCTAssertTrue(lines.first?.hasPrefix("training resnet8") == true && lines.first?.contains("8 test images") == true, text)
         XCTAssertTrue(lines.last?.hasPrefix("best test top-1") == true, "standard output and error in the order written:\n\(text)")
@@ -47,6 +43,29 @@ final class CLITests: MMKDCommandTestCase {
         XCTAssertLessThanOrEqual(lines.count, 6, "a line every few seconds, not one per batch:\n\(text)")
         let summary = try String(contentsOfFile: folder + "/runs/piped/summary.md", encoding: .utf8)
         XCTAssertTrue(summary.contains("tested on the first 8 test images only"), summary)
+    }
+
+    /// TensorBoard's own reader (`scripts/check_tensorboard.py`) finds every metric of a training
+    /// and an MMKD run in their event files.
+    func testTensorBoardReadsEveryRun() throws {
+        guard let python = ProcessInfo.processInfo.environment["MMKD_TENSORBOARD_PYTHON"] else {
+            throw XCTSkip("MMKD_TENSORBOARD_PYTHON (set by scripts/test.sh) names no Python with tensorboard")
+        }
+        let recipe = ["--data", "cifar10:\(folder!)", "--epochs", "2", "--batch-size", "8", "--milestones", "1", "--loader-threads", "1",
+                      "--runs-dir", folder + "/runs"]
+        XCTAssertEqual(try mmkd(["train", "--arch", "resnet8", "--name", "t"] + recipe).status, 0)
+        let teacher = "resnet8=\(folder!)/runs/t/last.safetensors"
+        XCTAssertEqual(try mmkd(["distill", "--student", "resnet8", "--teacher", teacher, "--teacher", teacher, "--method", "mmkd",
+                                 "--buffer-size", "16", "--meta-freq", "2", "--name", "m"] + recipe).status, 0)
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("scripts/check_tensorboard.py").path
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: python)
+        p.arguments = [script, folder + "/runs/t", folder + "/runs/m"]
+        let (status, text) = try runCombined(p)
+        XCTAssertEqual(status, 0, text)
+        XCTAssertEqual(text.components(separatedBy: "all match").count - 1, 2, text)
+        XCTAssertTrue(text.contains("runs/m: ") && !text.contains("runs/m: 0 tags"), text)
     }
 
     func testTinyRunsOfEverySubcommand() throws {

@@ -46,4 +46,14 @@ class MMKDCommandTestCase: TinyCIFARTestCase {
         XCTAssertNotEqual(r.status, 0, "mmkd \(arguments.joined(separator: " ")) should fail", file: file, line: line)
         XCTAssertTrue((r.err + r.out).contains(text), "mmkd \(arguments.joined(separator: " ")): expected '\(text)' in:\n\(r.err)\(r.out)", file: file, line: line)
     }
+
+    /// Runs `process` with both its streams into one pipe; returns its status and what it wrote, in order.
+    func runCombined(_ process: Process) throws -> (status: Int32, text: String) {
+        let both = Pipe()
+        process.standardOutput = both; process.standardError = both
+        try process.run()
+        let text = String(decoding: both.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, text)
+    }
 }

@@ -50,17 +50,20 @@ final class ExperimentTests: TinyCIFARTestCase {
         // twice more by new runners, as a killed and restarted `mmkd run` would be.
         XCTAssertFalse(try ExperimentRunner(spec: spec, output: folder + "/b").run(progress: nil, stopAfterEpochs: 4))
         XCTAssertFalse(try ExperimentRunner(spec: spec, output: folder + "/b").run(progress: nil, stopAfterEpochs: 3))
-        let restarted = try ExperimentRunner(spec: spec, output: folder + "/b")
-        XCTAssertTrue(try restarted.run(progress: nil))
+        var restarted: ExperimentRunner? = try ExperimentRunner(spec: spec, output: folder + "/b")
+        XCTAssertTrue(try restarted!.run(progress: nil))
+        // A second runner on the folder while one lives is refused (one `mmkd run` per output).
+        XCTAssertThrowsError(try ExperimentRunner(spec: spec, output: folder + "/b")) { XCTAssertTrue("\($0)".contains("in use by process"), "\($0)") }
 
         for cell in spec.cells() {
-            let a = try XCTUnwrap(straight.result(of: cell), cell.label), b = try XCTUnwrap(restarted.result(of: cell), cell.label)
+            let a = try XCTUnwrap(straight.result(of: cell), cell.label), b = try XCTUnwrap(restarted!.result(of: cell), cell.label)
             XCTAssertEqual(a.bestTop1, b.bestTop1, cell.label)
             XCTAssertEqual(a.lastTop1, b.lastTop1, cell.label)
             XCTAssertEqual(a.bestEpoch, b.bestEpoch, cell.label)
             let ma = try RunDirectory(folder + "/a/" + cell.path).metrics(), mb = try RunDirectory(folder + "/b/" + cell.path).metrics()
             XCTAssertEqual(ma.map { $0["train_loss"] as? Double }, mb.map { $0["train_loss"] as? Double }, cell.label)
         }
+        restarted = nil
         // A finished grid runs nothing again.
         let before = try FileManager.default.attributesOfItem(atPath: folder + "/b/cells/two-to-r8/mmkd/seed2/last.safetensors")[.modificationDate] as? Date
         XCTAssertTrue(try ExperimentRunner(spec: spec, output: folder + "/b").run(progress: nil))

@@ -13,6 +13,8 @@ public final class MMKDIteration: DistillationStep {
     public private(set) var metaStep: MMKDMetaStep
     public var buffer: HardSampleBuffer
     var metaSteps = 0, metaSeconds = 0.0
+    /// The sum over this epoch's meta steps of the hypergradient's L2 norm (all meta parameters).
+    var hypergradientNorms = 0.0
 
     override init(_ regular: DistillationStep) {
         let hyper = regular.config.hyper
@@ -28,7 +30,7 @@ public final class MMKDIteration: DistillationStep {
 
     public override func beginEpoch() {
         super.beginEpoch()
-        metaSteps = 0; metaSeconds = 0
+        metaSteps = 0; metaSeconds = 0; hypergradientNorms = 0
     }
 
     public override func run(_ batch: Batch, index: Int, batches: Int, epoch: Int, optimizer: inout OptimizerDriver<SGD>) throws -> StepResult {
@@ -58,13 +60,16 @@ public final class MMKDIteration: DistillationStep {
         } else {
             (images, labels, hard) = current
         }
-        metaStep.run(objective: objective, optimizer: optimizer, images: images, labels: labels, teacherOutputs: hard)
+        let grads = metaStep.run(objective: objective, optimizer: optimizer, images: images, labels: labels, teacherOutputs: hard)
+        // In the order of the names, so that the sum is the same in every process (a dictionary's order is not).
+        hypergradientNorms += grads.sorted { $0.key < $1.key }.reduce(0.0) { sum, g in g.value.scalars.reduce(sum) { $0 + Double($1) * Double($1) } }.squareRoot()
     }
 
     public override var progressDetail: String { "meta steps \(metaSteps)" }
 
     public override func epochMetrics() -> [String: Any] {
-        super.epochMetrics().merging(["meta_steps": metaSteps, "meta_seconds": metaSeconds]) { $1 }
+        super.epochMetrics().merging(["meta_steps": metaSteps, "meta_seconds": metaSeconds,
+                                      "hypergradient_norm": metaSteps > 0 ? hypergradientNorms / Double(metaSteps) : 0]) { $1 }
     }
 
     // MARK: Resume state

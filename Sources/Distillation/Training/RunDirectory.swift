@@ -21,10 +21,11 @@ public struct RunDirectory: Sendable {
         if exclusive { removeOrphanedTemporaryFiles() }
     }
 
-    /// Removes `.NAME.PID.tmp` files: with the lock held, no other process is writing them.
+    /// Removes `.NAME.PID.tmp` files here and in subfolders (an experiment's cells and figures):
+    /// with the lock held, no other process is writing them.
     func removeOrphanedTemporaryFiles() {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []
-        for name in names where AtomicFile.isTemporary(name) { try? FileManager.default.removeItem(at: file(name)) }
+        let names = FileManager.default.enumerator(atPath: url.path)?.compactMap { $0 as? String } ?? []
+        for name in names where AtomicFile.isTemporary((name as NSString).lastPathComponent) { try? FileManager.default.removeItem(at: file(name)) }
     }
 
     /// Why `name` cannot name a run folder under a runs directory, or nil when it can: one path
@@ -54,6 +55,13 @@ public struct RunDirectory: Sendable {
         var line = try JSONSerialization.data(withJSONObject: entry, options: [.sortedKeys])
         line.append(0x0A)
         try AtomicFile.append(line, to: file("metrics.jsonl"))
+    }
+
+    /// Rewrites the run's TensorBoard event file from `metrics.jsonl` (see `TensorBoardLog`).
+    public func writeTensorBoardLog() throws {
+        let config = try? FileManager.default.attributesOfItem(atPath: file("config.json").path)
+        let start = (config?[.modificationDate] as? Date ?? Date()).timeIntervalSince1970
+        try AtomicFile.write(try TensorBoardLog.events(metrics(), start: start), to: file(TensorBoardLog.fileName))
     }
 
     /// The metrics lines written so far (for resuming: lines of epochs not yet finished are dropped).

@@ -160,6 +160,7 @@ public final class Trainer {
             for term in termSums { entry[term.key] = term.sum / d }
             entry.merge(step.epochMetrics()) { a, _ in a }
             try run.appendMetrics(entry)
+            try run.writeTensorBoardLog()
             try saveResumeState()
             progress?.update(String(format: "%@epoch %d/%d done  train %.2f%%  test top-1 %.2f%% top-5 %.2f%%  best %.2f%%  %.0f img/s%@",
                                     label, nextEpoch, t.epochs, 100 * Double(correct) / d, result.top1, result.top5, bestTop1,
