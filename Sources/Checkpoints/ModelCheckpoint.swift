@@ -15,7 +15,12 @@ public enum ModelCheckpoint {
     /// (safetensors) or the scalar entries beside the state dict (PyTorch).
     @discardableResult
     public static func load(_ url: URL, into module: Module) throws -> [String: String] {
-        guard FileManager.default.fileExists(atPath: url.path) else { throw CheckpointError.missing(path: url.path) }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else { throw CheckpointError.missing(path: url.path) }
+        guard !isDirectory.boolValue else {
+            throw CheckpointError.corrupt(path: url.path, reason: "it is a folder; give a checkpoint file in it (best.safetensors, last.safetensors or a .pth)")
+        }
+        guard FileManager.default.isReadableFile(atPath: url.path) else { throw CheckpointError.corrupt(path: url.path, reason: "cannot be read: permission denied") }
         if isPyTorchFile(url) {
             let contents = try TorchCheckpoint.read(url)
             try load(Dictionary(contents.tensors, uniquingKeysWith: { first, _ in first }), into: module, path: url.path)

@@ -52,7 +52,8 @@ public enum SafeTensors {
         guard FileManager.default.fileExists(atPath: path) else { throw CheckpointError.missing(path: path) }
         let data: Data
         do { data = try Data(contentsOf: url, options: .mappedIfSafe) } catch {
-            throw CheckpointError.corrupt(path: path, reason: "cannot be read (\((error as NSError).localizedDescription))")
+            let code = ((error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError).map { Int32($0.code) }
+            throw CheckpointError.corrupt(path: path, reason: "cannot be read (\(code.map(AtomicFile.reason) ?? "a folder, or an input/output error"))")
         }
         return try read(data, path: path)
     }

@@ -165,6 +165,11 @@ final class TorchCheckpointTests: XCTestCase {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("mmkd-pth-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
+        // A folder given as a checkpoint (raw "NSCocoaErrorDomain error 256" before).
+        let model = try ModelZoo.make("resnet8", classes: 10)
+        XCTAssertThrowsError(try ModelCheckpoint.load(folder, into: model)) {
+            XCTAssertTrue("\($0)".hasSuffix("it is a folder; give a checkpoint file in it (best.safetensors, last.safetensors or a .pth)"), "\($0)")
+        }
         let notZip = folder.appendingPathComponent("legacy.pth")
         try Data([0x80, 0x02, 0x8A, 0x0A]).write(to: notZip)
         XCTAssertThrowsError(try TorchCheckpoint.read(notZip)) { XCTAssertTrue("\($0)".contains("legacy.pth") && "\($0)".contains("ZIP"), "\($0)") }
