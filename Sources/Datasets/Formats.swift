@@ -205,7 +205,10 @@ public enum DatasetFormats {
         let listPath = root + (train ? "/train_list.mat" : "/test_list.mat")
         let entries = try stanfordDogsList(try read(listPath, expected: "Stanford Dogs' \(train ? "train" : "test") list (MATLAB v5 .mat)"), path: listPath)
         let images = root + "/Images"
-        let classes = try FileManager.default.contentsOfDirectory(atPath: images).filter { !$0.hasPrefix(".") }.sorted()
+        guard let listed = try? FileManager.default.contentsOfDirectory(atPath: images) else {
+            throw DataError.missing(path: images, expected: "the folder of breed folders beside \((listPath as NSString).lastPathComponent)")
+        }
+        let classes = listed.filter { !$0.hasPrefix(".") }.sorted()
         guard !classes.isEmpty else { throw DataError.emptyFolder(path: images, expected: "one folder per breed") }
         var files: [String] = [], labels: [Int] = []
         for (i, entry) in entries.enumerated() {
