@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "Checkpoints", targets: ["Checkpoints"]),
         .library(name: "Distillation", targets: ["Distillation"]),
         .library(name: "Experiments", targets: ["Experiments"]),
+        .library(name: "ONNXExport", targets: ["ONNXExport"]),
         .executable(name: "mmkd", targets: ["mmkd"]),
     ],
     dependencies: [
@@ -33,10 +34,12 @@ let package = Package(
         .target(name: "Serialization", dependencies: ["CImageCodecs"]),
         .target(name: "Checkpoints", dependencies: ["Serialization", "NN", "Engine"]),
         .target(name: "Distillation", dependencies: ["Models", "Datasets", "Checkpoints", "NN", "Engine", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        /// Networks as ONNX graphs (messages generated from `Protos/onnx.proto` by `scripts/generate_protos.sh`).
+        .target(name: "ONNXExport", dependencies: ["NN", "Engine", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(name: "Experiments", dependencies: ["Distillation", "Models", "Datasets", "Checkpoints", "Engine", .product(name: "Yams", package: "Yams")]),
         .executableTarget(
             name: "mmkd",
-            dependencies: ["Engine", "NN", "Models", "Datasets", "Checkpoints", "Distillation", "Experiments", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Engine", "NN", "Models", "Datasets", "Checkpoints", "Distillation", "Experiments", "ONNXExport", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         /// Parser harnesses and seed files for fuzzing (`mmkd-fuzz`, `scripts/fuzz.sh`) and the tests.
         .target(name: "Fuzzing", dependencies: ["Experiments", "Checkpoints", "Datasets", "Serialization", "Engine", "CImageCodecs"]),
         .executableTarget(name: "mmkd-fuzz", dependencies: ["Fuzzing"]),
@@ -49,6 +52,7 @@ let package = Package(
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Fuzzing", "Serialization", "Engine"]),
         .testTarget(name: "FuzzingTests", dependencies: ["Fuzzing", "Checkpoints", "Datasets", "Serialization", "Engine"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "Checkpoints", "Engine"]),
+        .testTarget(name: "ONNXExportTests", dependencies: ["ONNXExport", "Models", "NN", "Engine"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Engine"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]

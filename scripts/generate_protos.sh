@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the committed Swift of Protos/*.proto (no build runs a generator):
 #   Protos/tensorboard_event.proto → Sources/Distillation/Training/TensorBoard/TensorBoardEvent.pb.swift
+#   Protos/onnx.proto (ONNX 1.23's, unchanged) → Sources/ONNXExport/ONNXProto.pb.swift
 # Needs protoc (apt-get install protobuf-compiler) and swift-protobuf's protoc-gen-swift at the
 # version Package.swift names (built here from the package mirror's copy unless PROTOC_GEN_SWIFT
 # points at one; the first build takes ~10 minutes).
@@ -18,8 +19,12 @@ if [ -z "$plugin" ]; then
     fi
     plugin=$work/.build/release/protoc-gen-swift
 fi
-out=Sources/Distillation/Training/TensorBoard
-mkdir -p "$out"
-protoc --plugin=protoc-gen-swift="$plugin" --swift_opt=Visibility=Package --swift_out="$out" -I Protos Protos/tensorboard_event.proto
-mv "$out/tensorboard_event.pb.swift" "$out/TensorBoardEvent.pb.swift"
-echo "generate_protos.sh: wrote $out/TensorBoardEvent.pb.swift"
+generate() {  # PROTO OUTPUT
+    local out; out=$(dirname "$2")
+    mkdir -p "$out"
+    protoc --plugin=protoc-gen-swift="$plugin" --swift_opt=Visibility=Package --swift_out="$out" -I Protos "Protos/$1"
+    mv "$out/${1%.proto}.pb.swift" "$2"
+    echo "generate_protos.sh: wrote $2"
+}
+generate tensorboard_event.proto Sources/Distillation/Training/TensorBoard/TensorBoardEvent.pb.swift
+generate onnx.proto Sources/ONNXExport/ONNXProto.pb.swift

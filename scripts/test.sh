@@ -14,6 +14,15 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import tensorboard" >
         || echo "test.sh: could not install tensorboard from PyPI; its event-file check will be skipped"
 fi
 if "$venv/bin/python" -c "import tensorboard" >/dev/null 2>&1; then export MMKD_TENSORBOARD_PYTHON="$PWD/$venv/bin/python"; fi
+# The ONNX project's checker and onnxruntime (PyPI) for the export tests.
+onnxvenv=.build/onnx-venv
+check_onnx='import onnx, onnxruntime, numpy, PIL'
+if [ ! -x "$onnxvenv/bin/python" ] || ! "$onnxvenv/bin/python" -c "$check_onnx" >/dev/null 2>&1; then
+    rm -rf "$onnxvenv"
+    (python3 -m venv "$onnxvenv" && "$onnxvenv/bin/pip" install -q onnx onnxruntime numpy pillow) >/dev/null 2>&1 \
+        || echo "test.sh: could not install onnx and onnxruntime from PyPI; the onnxruntime checks of the export will be skipped"
+fi
+if "$onnxvenv/bin/python" -c "$check_onnx" >/dev/null 2>&1; then export MMKD_ONNX_PYTHON="$PWD/$onnxvenv/bin/python"; fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0

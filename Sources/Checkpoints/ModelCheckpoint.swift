@@ -15,6 +15,14 @@ public enum ModelCheckpoint {
     /// (safetensors) or the scalar entries beside the state dict (PyTorch).
     @discardableResult
     public static func load(_ url: URL, into module: Module) throws -> [String: String] {
+        let (tensors, metadata) = try read(url)
+        try load(tensors, into: module, path: url.path)
+        return metadata
+    }
+
+    /// The state dict and metadata of a safetensors or PyTorch checkpoint (as `load(_:into:)` reads
+    /// them), for callers that need the metadata before they can build the module.
+    public static func read(_ url: URL) throws -> (tensors: [String: Tensor], metadata: [String: String]) {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else { throw CheckpointError.missing(path: url.path) }
         guard !isDirectory.boolValue else {
@@ -23,12 +31,10 @@ public enum ModelCheckpoint {
         guard FileManager.default.isReadableFile(atPath: url.path) else { throw CheckpointError.corrupt(path: url.path, reason: "cannot be read: permission denied") }
         if isPyTorchFile(url) {
             let contents = try TorchCheckpoint.read(url)
-            try load(Dictionary(contents.tensors, uniquingKeysWith: { first, _ in first }), into: module, path: url.path)
-            return contents.extras
+            return (Dictionary(contents.tensors, uniquingKeysWith: { first, _ in first }), contents.extras)
         }
         let contents = try SafeTensors.read(url)
-        try load(contents.tensors, into: module, path: url.path)
-        return contents.metadata
+        return (contents.tensors, contents.metadata)
     }
 
     /// Whether `url` is a `torch.save` file: one of its extensions, or a ZIP archive (what PyTorch ≥

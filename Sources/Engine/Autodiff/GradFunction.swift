@@ -33,6 +33,7 @@ extension Tensor {
     /// on and some input requires gradients.
     static func recorded(_ name: String, storage: TensorStorage, shape: [Int], inputs: [Tensor],
                                 backward: @escaping GradFunction.Backward) -> Tensor {
+        noteTracedEngineOp(name, inputs: inputs)
         if GradMode.isEnabled && inputs.contains(where: { $0.requiresGrad }) {
             return Tensor(storage: storage, shape: shape,
                           gradFunction: GradFunction(name: name, inputs: inputs, backward: backward))
@@ -43,6 +44,7 @@ extension Tensor {
     /// As `recorded(_:storage:shape:inputs:backward:)`, for values laid out in `format`.
     static func recorded(_ name: String, storage: TensorStorage, format: DNNLFormat, inputs: [Tensor],
                          backward: @escaping GradFunction.Backward) -> Tensor {
+        noteTracedEngineOp(name, inputs: inputs)
         let record = GradMode.isEnabled && inputs.contains(where: { $0.requiresGrad })
         return Tensor(storage: storage, format: format,
                       gradFunction: record ? GradFunction(name: name, inputs: inputs, backward: backward) : nil)

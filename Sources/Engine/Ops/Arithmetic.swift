@@ -13,7 +13,10 @@ extension Tensor {
     /// Wraps an element-wise result laid out as `format`, recording `backward` when given.
     static func elementwiseResult(_ name: String, _ storage: TensorStorage, _ format: DNNLFormat, inputs: [Tensor],
                                   backward: GradFunction.Backward?) -> Tensor {
-        guard let backward else { return Tensor(storage: storage, format: format) }
+        guard let backward else {
+            noteTracedEngineOp(name, inputs: inputs)
+            return Tensor(storage: storage, format: format)
+        }
         return recorded(name, storage: storage, format: format, inputs: inputs, backward: backward)
     }
 
@@ -71,19 +74,19 @@ extension Tensor {
 // MARK: - Binary operators
 
 public func + (a: Tensor, b: Tensor) -> Tensor {
-    Tensor.binary("add", .add, a, b, backward: Derivatives.add(a.shape, b.shape))
+    Tensor.traced(.add, [a, b]) { Tensor.binary("add", .add, a, b, backward: Derivatives.add(a.shape, b.shape)) }
 }
 
 public func - (a: Tensor, b: Tensor) -> Tensor {
-    Tensor.binary("sub", .sub, a, b, backward: Derivatives.sub(a.shape, b.shape))
+    Tensor.traced(.sub, [a, b]) { Tensor.binary("sub", .sub, a, b, backward: Derivatives.sub(a.shape, b.shape)) }
 }
 
 public func * (a: Tensor, b: Tensor) -> Tensor {
-    Tensor.binary("mul", .mul, a, b, backward: Derivatives.mul(a, b))
+    Tensor.traced(.mul, [a, b]) { Tensor.binary("mul", .mul, a, b, backward: Derivatives.mul(a, b)) }
 }
 
 public func / (a: Tensor, b: Tensor) -> Tensor {
-    Tensor.binary("div", .div, a, b, backward: Derivatives.div(a, b))
+    Tensor.traced(.div, [a, b]) { Tensor.binary("div", .div, a, b, backward: Derivatives.div(a, b)) }
 }
 
 public prefix func - (x: Tensor) -> Tensor {
@@ -122,10 +125,12 @@ extension Tensor {
 
     /// Values clamped to `[low, high]`; the gradient passes where the value was inside.
     public func clamped(min low: Float = -.infinity, max high: Float = .infinity) -> Tensor {
-        let storage = TensorStorage(count: count)
-        let x = pointer, o = storage.pointer
-        for i in 0..<count { o[i] = Swift.min(Swift.max(x[i], low), high) }
-        return Tensor.recorded("clamp", storage: storage, shape: shape, inputs: [self], backward: Derivatives.clamp(self, low, high))
+        Tensor.traced(.clamp(min: low, max: high), [self]) {
+            let storage = TensorStorage(count: count)
+            let x = pointer, o = storage.pointer
+            for i in 0..<count { o[i] = Swift.min(Swift.max(x[i], low), high) }
+            return Tensor.recorded("clamp", storage: storage, shape: shape, inputs: [self], backward: Derivatives.clamp(self, low, high))
+        }
     }
 }
 
@@ -142,7 +147,7 @@ extension Tensor {
     public func tanh() -> Tensor { Tensor.unary("tanh", .tanh, self, backward: Derivatives.tanh) }
     public func abs() -> Tensor { Tensor.unary("abs", .abs, self, backward: Derivatives.abs(self)) }
     /// `max(x, 0)`; its derivative multiplies by the constant mask `x > 0`.
-    public func relu() -> Tensor { Tensor.unary("relu", .relu, self, backward: Derivatives.relu) }
+    public func relu() -> Tensor { Tensor.traced(.relu, [self]) { Tensor.unary("relu", .relu, self, backward: Derivatives.relu) } }
 
     /// `self` where `reference > 0`, else 0, in one pass: ReLU's backward. Linear in `self` (its
     /// derivative is the same mask); `reference` is a constant.

@@ -103,9 +103,11 @@ extension Tensor {
     /// Eval-mode batch norm with given statistics (an affine map per channel), optionally with a ReLU fused into the same pass.
     public func batchNormInference(weight: Tensor, bias: Tensor, runningMean: Tensor, runningVariance: Tensor, eps: Float = 1e-5,
                                    fusedReLU: Bool = false) -> Tensor {
-        let scale = weight * (runningVariance + eps).rsqrt()
-        let shift = bias - runningMean * scale
-        return channelAffine(scale: scale, shift: shift, relu: fusedReLU)
+        Tensor.traced(.batchNorm(eps: eps, fusedReLU: fusedReLU), [self, weight, bias, runningMean, runningVariance]) {
+            let scale = weight * (runningVariance + eps).rsqrt()
+            let shift = bias - runningMean * scale
+            return channelAffine(scale: scale, shift: shift, relu: fusedReLU)
+        }
     }
 }
 

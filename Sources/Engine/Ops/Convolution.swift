@@ -16,6 +16,14 @@ extension Tensor {
     /// nothing is recorded: inference).
     public func conv2d(_ weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
                        dilation: (Int, Int) = (1, 1), groups: Int = 1, fusedReLU: Bool = false) -> Tensor {
+        Tensor.traced(.conv2d(stride: [stride.0, stride.1], padding: [padding.0, padding.1], dilation: [dilation.0, dilation.1],
+                              groups: groups, fusedReLU: fusedReLU), [self, weight] + (bias.map { [$0] } ?? [])) {
+            convolved(weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups, fusedReLU: fusedReLU)
+        }
+    }
+
+    private func convolved(_ weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: (Int, Int),
+                           dilation: (Int, Int), groups: Int, fusedReLU: Bool) -> Tensor {
         let g = Tensor.convGeometry(input: shape, weight: weight.shape, stride: stride, padding: padding, dilation: dilation, groups: groups)
         if let bias { precondition(bias.shape == [g.outChannels], "conv2d: bias shape \(bias.shape), expected [\(g.outChannels)]") }
         guard fusedReLU else { return Tensor.convolution(self, weight, bias: bias, g) }

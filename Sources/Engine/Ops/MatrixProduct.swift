@@ -31,8 +31,10 @@ extension Tensor {
     public func linear(_ weight: Tensor, bias: Tensor? = nil) -> Tensor {
         precondition(rank == 2 && weight.rank == 2 && shape[1] == weight.shape[1],
                      "linear: input \(shape) does not fit weight \(weight.shape) (expected [N, \(weight.shape.last ?? 0)])")
-        let y = matmul(weight, transposeOther: true)
-        return bias.map { y + $0 } ?? y
+        return Tensor.traced(.linear, [self, weight] + (bias.map { [$0] } ?? [])) {
+            let y = matmul(weight, transposeOther: true)
+            return bias.map { y + $0 } ?? y
+        }
     }
 }
 

@@ -6,6 +6,12 @@ extension Tensor {
     public func maxPool2d(kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0)) -> Tensor {
         precondition(rank == 4, "maxPool2d: input must be NCHW, got \(shape)")
         let s = stride ?? kernel
+        return Tensor.traced(.maxPool2d(kernel: [kernel.0, kernel.1], stride: [s.0, s.1], padding: [padding.0, padding.1]), [self]) {
+            maxPooled(kernel: kernel, stride: s, padding: padding)
+        }
+    }
+
+    private func maxPooled(kernel: (Int, Int), stride s: (Int, Int), padding: (Int, Int)) -> Tensor {
         let rows = PoolingWindows.strided(input: shape[2], kernel: kernel.0, stride: s.0, padding: padding.0)
         let cols = PoolingWindows.strided(input: shape[3], kernel: kernel.1, stride: s.1, padding: padding.1)
         let p = MaxPoolPlan(input: self, outShape: [shape[0], shape[1], rows.count, cols.count])
@@ -34,15 +40,19 @@ extension Tensor {
     public func avgPool2d(kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0)) -> Tensor {
         precondition(rank == 4, "avgPool2d: input must be NCHW, got \(shape)")
         let s = stride ?? kernel
-        return windowAverage(rows: PoolingWindows.strided(input: shape[2], kernel: kernel.0, stride: s.0, padding: padding.0),
-                             cols: PoolingWindows.strided(input: shape[3], kernel: kernel.1, stride: s.1, padding: padding.1))
+        return Tensor.traced(.avgPool2d(kernel: [kernel.0, kernel.1], stride: [s.0, s.1], padding: [padding.0, padding.1]), [self]) {
+            windowAverage(rows: PoolingWindows.strided(input: shape[2], kernel: kernel.0, stride: s.0, padding: padding.0),
+                          cols: PoolingWindows.strided(input: shape[3], kernel: kernel.1, stride: s.1, padding: padding.1))
+        }
     }
 
     /// PyTorch's `F.adaptive_avg_pool2d`.
     public func adaptiveAvgPool2d(_ size: (Int, Int)) -> Tensor {
         precondition(rank == 4, "adaptiveAvgPool2d: input must be NCHW, got \(shape)")
-        if size == (1, 1) { return mean(axes: [2, 3], keepDims: true) }
-        return windowAverage(rows: .adaptive(input: shape[2], output: size.0), cols: .adaptive(input: shape[3], output: size.1))
+        return Tensor.traced(.adaptiveAvgPool2d(size: [size.0, size.1]), [self]) {
+            if size == (1, 1) { return mean(axes: [2, 3], keepDims: true) }
+            return windowAverage(rows: .adaptive(input: shape[2], output: size.0), cols: .adaptive(input: shape[3], output: size.1))
+        }
     }
 
     func windowAverage(rows: PoolingWindows, cols: PoolingWindows) -> Tensor {

@@ -61,7 +61,9 @@ extension Tensor {
     public func mean(axes: [Int] = [], keepDims: Bool = false) -> Tensor {
         let all = axes.isEmpty ? Array(0..<rank) : axes
         let n = all.reduce(1) { $0 * shape[Shape.axis($1, rank: rank)] }
-        return sum(axes: all, keepDims: keepDims) / Float(n)
+        return Tensor.traced(.mean(axes: all.map { Shape.axis($0, rank: rank) }, keepDims: keepDims), [self]) {
+            sum(axes: all, keepDims: keepDims) / Float(n)
+        }
     }
 
     /// Population variance (divides by n, as batch norm does) over `axes`.

@@ -10,7 +10,9 @@ extension Tensor {
         }
         precondition(Shape.count(target) == count, "reshape: cannot view \(shape) (\(count) values) as \(newShape)")
         if target == shape { return self }
-        return Tensor.recorded("reshape", storage: storage, shape: target, inputs: [self], backward: Derivatives.reshape(shape))
+        return Tensor.traced(.reshape(shape: target), [self]) {
+            Tensor.recorded("reshape", storage: storage, shape: target, inputs: [self], backward: Derivatives.reshape(shape))
+        }
     }
 
     /// Flattens all dimensions from `startAxis` on into one.
@@ -30,6 +32,10 @@ extension Tensor {
     public func permuted(_ order: [Int]) -> Tensor {
         precondition(order.sorted() == Array(0..<rank), "permute: \(order) is not a permutation of 0..<\(rank)")
         if order == Array(0..<rank) { return self }
+        return Tensor.traced(.permute(order: order), [self]) { permutedCopy(order) }
+    }
+
+    private func permutedCopy(_ order: [Int]) -> Tensor {
         let newShape = order.map { shape[$0] }
         let inStrides = Shape.strides(shape)
         let storage = TensorStorage(count: count)
@@ -58,6 +64,10 @@ extension Tensor {
             precondition(p.rank == rank && (0..<rank).allSatisfy { $0 == a || p.shape[$0] == parts[0].shape[$0] },
                          "concat: shape \(p.shape) does not match \(parts[0].shape) outside axis \(a)")
         }
+        return traced(.concat(axis: a), parts) { joined(parts, axis: a) }
+    }
+
+    private static func joined(_ parts: [Tensor], axis a: Int) -> Tensor {
         var shape = parts[0].shape
         shape[a] = parts.reduce(0) { $0 + $1.shape[a] }
         let outer = shape[..<a].reduce(1, *), inner = shape[(a + 1)...].reduce(1, *)
@@ -85,6 +95,10 @@ extension Tensor {
         let a = Shape.axis(axis, rank: rank)
         precondition(range.lowerBound >= 0 && range.upperBound <= shape[a], "slice: \(range) outside 0..<\(shape[a]) on axis \(a)")
         if range.count == shape[a] { return self }
+        return Tensor.traced(.slice(axis: a, start: range.lowerBound, end: range.upperBound), [self]) { sliceCopy(axis: a, range) }
+    }
+
+    private func sliceCopy(axis a: Int, _ range: Range<Int>) -> Tensor {
         var newShape = shape
         newShape[a] = range.count
         let (outer, n, inner) = split(around: a)

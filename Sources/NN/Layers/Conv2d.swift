@@ -45,9 +45,10 @@ public final class Conv2d: Module, UnaryLayer {
     /// network), `bn` is folded into this convolution's weight and bias (w·γ/σ, (b − μ)·γ/σ + β:
     /// the same function, rounded differently) and the ReLU runs in the convolution's own pass; the
     /// folded weights are kept, in oneDNN's layout only (or, for convolutions Winograd computes,
-    /// transformed), until either module's tensors change.
+    /// transformed), until either module's tensors change. While a `GraphTrace` records (an
+    /// export), it computes the plain convolution and batch norm, which the trace sees as such.
     public func callAsFunction(_ x: Tensor, normalizedBy bn: BatchNorm2d, relu: Bool = false) -> Tensor {
-        guard !bn.isTraining && !GradMode.isEnabled else { return bn(self(x), fusedReLU: relu) }
+        guard !bn.isTraining && !GradMode.isEnabled && !GraphTrace.isRecording else { return bn(self(x), fusedReLU: relu) }
         let sources = [weight, bias, bn.weight, bn.bias, bn.runningMean, bn.runningVar]
         let f: Folded
         let tile = x.rank == 4 && x.shape[1] == weight.shape[1] * groups ? WinogradPolicy.inferenceOutputTile(
