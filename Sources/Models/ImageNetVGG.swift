@@ -10,14 +10,15 @@ import NN
 /// Features follow the reference's `split`: the outputs of `features[split[i]..<split[i+1]]`, the
 /// rest, then the flattened 7×7 map. Its splits were written for layers without batch norm, so they
 /// fall between a BN and its ReLU; that ReLU runs in place in PyTorch and so rectifies the recorded
-/// map too, which is reproduced here. The classifier's dropout layers (p = 0.5) are left out: this
-/// build uses the network in evaluation (as a frozen teacher) exactly, and trains it without dropout.
+/// map too, which is reproduced here. The classifier is torchvision's: linear → ReLU → dropout
+/// (p = 0.5) → linear → ReLU → dropout → linear (`classifier.0…6`).
 public final class ImageNetVGG: Module, FeatureClassifier {
     enum Layer { case conv(Conv2d, BatchNorm2d), relu, pool }
 
     let layers: [Layer]
     let split: [Int]
     public let fc1: Linear, fc2: Linear, fc3: Linear
+    let dropout1 = Dropout(p: 0.5), dropout2 = Dropout(p: 0.5)
 
     /// Layer widths with `0` for a max pool, and split points, per configuration.
     public static let configurations: [String: (widths: [Int], split: [Int])] = [
@@ -54,7 +55,7 @@ public final class ImageNetVGG: Module, FeatureClassifier {
     public override var namedChildren: [(String, Module)] {
         var children: [(String, Module)] = []
         for (i, layer) in modules { if case let .conv(conv, bn) = layer { children += [("features.\(i)", conv), ("features.\(i + 1)", bn)] } }
-        return children + [("classifier.0", fc1), ("classifier.3", fc2), ("classifier.6", fc3)]
+        return children + [("classifier.0", fc1), ("classifier.2", dropout1), ("classifier.3", fc2), ("classifier.5", dropout2), ("classifier.6", fc3)]
     }
 
     /// Runs PyTorch's modules `from..<to` (a conv counts as two: conv at its index, BN at the next).
@@ -93,7 +94,7 @@ public final class ImageNetVGG: Module, FeatureClassifier {
         return (maps + [pooled], head(pooled))
     }
 
-    func head(_ pooled: Tensor) -> Tensor { fc3(fc2(fc1(pooled).relu()).relu()) }
+    func head(_ pooled: Tensor) -> Tensor { fc3(dropout2(fc2(dropout1(fc1(pooled).relu())).relu())) }
 
     public func classify(penultimate f: Tensor) -> Tensor { head(f.adaptiveAvgPool2d((7, 7)).flattened()) }
 }

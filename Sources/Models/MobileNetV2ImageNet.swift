@@ -5,8 +5,7 @@ import NN
 /// 3×3 conv → BN → ReLU6, 17 inverted residuals (expansion 6, the first 1) in `features.1…17`, a 1×1
 /// conv to 1280 channels → BN → ReLU6 (`features.18`), global pooling and `classifier.1`. Features
 /// follow the reference's splits [0, 1, 4, 7, 14, 18]: the stem, `features.1…3`, `4…6`, `7…13`,
-/// `14…17`, then the pooled vector. The classifier's dropout (p = 0.2) is left out: evaluation is
-/// exact, training runs without it.
+/// `14…17`, then the pooled vector. The classifier is dropout (p = 0.2, `classifier.0`) → linear.
 public final class MobileNetV2ImageNet: Module, FeatureClassifier {
     /// Conv → BN → ReLU6 under the names `0` and `1`.
     final class ConvBNReLU6: Module, UnaryLayer {
@@ -46,6 +45,7 @@ public final class MobileNetV2ImageNet: Module, FeatureClassifier {
 
     let layers: [any UnaryLayer & Module]
     public let classifier: Linear
+    let dropout = Dropout(p: 0.2)
     static let split = [0, 1, 4, 7, 14, 18]
 
     public init(classes: Int) {
@@ -65,7 +65,7 @@ public final class MobileNetV2ImageNet: Module, FeatureClassifier {
     }
 
     public override var namedChildren: [(String, Module)] {
-        layers.enumerated().map { ("features.\($0.offset)", $0.element) } + [("classifier.1", classifier)]
+        layers.enumerated().map { ("features.\($0.offset)", $0.element) } + [("classifier.0", dropout), ("classifier.1", classifier)]
     }
 
     public func features(_ x: Tensor) -> (features: [Tensor], logits: Tensor) {
@@ -76,8 +76,8 @@ public final class MobileNetV2ImageNet: Module, FeatureClassifier {
             maps.append(h)
         }
         let pooled = layers[Self.split.last!](h).mean(axes: [2, 3])
-        return (maps + [pooled], classifier(pooled))
+        return (maps + [pooled], classifier(dropout(pooled)))
     }
 
-    public func classify(penultimate f: Tensor) -> Tensor { classifier(layers[Self.split.last!](f).mean(axes: [2, 3])) }
+    public func classify(penultimate f: Tensor) -> Tensor { classifier(dropout(layers[Self.split.last!](f).mean(axes: [2, 3]))) }
 }

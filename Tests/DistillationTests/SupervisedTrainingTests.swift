@@ -50,6 +50,30 @@ final class SupervisedTrainingTests: TinyCIFARTestCase {
         XCTAssertEqual(eval.top1, b.last!!, accuracy: 1e-9)
     }
 
+    /// A network with dropout (torchvision's MobileNetV2 classifier) resumes bit-identically: its
+    /// masks come from the loop's per-batch stream.
+    func testARunWithDropoutResumesBitIdentically() throws {
+        var c = configuration()
+        c.arch = "MobileNetV2_Imagenet"; c.epochs = 2; c.milestones = []
+        let straight = try Trainer.supervised(c, run: try RunDirectory(folder + "/runs/d-a"), resume: false)
+        try straight.train(progress: nil)
+        let runB = try RunDirectory(folder + "/runs/d-b")
+        try Trainer.supervised(c, run: runB, resume: false).train(progress: nil, stopAfter: 1)
+        let resumed = try Trainer.supervised(c, run: runB, resume: true)
+        try resumed.train(progress: nil)
+        for ((name, a), (_, b)) in zip(straight.model.stateDict, resumed.model.stateDict) {
+            XCTAssertEqual(a.scalars, b.scalars, "\(name) differs after resuming")
+        }
+        // The masks are live in training and absent in evaluation.
+        let model = resumed.model, x = Tensor.randomNormal([4, 3, 32, 32], generator: &Initialization.generator)
+        XCTAssertEqual(model.namedChildren.map(\.0).suffix(2), ["classifier.0", "classifier.1"])
+        model.train()
+        let (a, b) = withoutGrad { (DropoutNoise.with(seed: 1) { model(x) }.scalars, DropoutNoise.with(seed: 2) { model(x) }.scalars) }
+        XCTAssertNotEqual(a, b)
+        model.eval()
+        XCTAssertEqual(withoutGrad { DropoutNoise.with(seed: 1) { model(x) }.scalars }, withoutGrad { DropoutNoise.with(seed: 2) { model(x) }.scalars })
+    }
+
     func testConfigurationsOfEarlierVersionsStillRead() throws {
         // Before, the learning-rate decay was written as `gamma` (the cross-entropy weight's name in distill).
         var c = configuration()

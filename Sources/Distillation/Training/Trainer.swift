@@ -118,7 +118,10 @@ public final class Trainer {
             let iterator = trainLoader.batches(epoch: epoch)
             var batchIndex = 0
             while let batch = try iterator.next() {
-                let result = try step.run(batch, index: batchIndex, batches: batches, epoch: epoch, optimizer: &optimizer)
+                // Dropout masks from a stream of this batch's own, so that a resumed run draws what an uninterrupted one drew.
+                let result = try DropoutNoise.with(seed: Trainer.dropoutSeed(t.seed, epoch: epoch, batch: batchIndex)) {
+                    try step.run(batch, index: batchIndex, batches: batches, epoch: epoch, optimizer: &optimizer)
+                }
                 let n = Double(batch.labels.count)
                 seen += batch.labels.count
                 correct += Evaluation.correct(result.logits, batch.labels).top1
@@ -169,6 +172,15 @@ public final class Trainer {
         }
         try writeSummary()
         return last
+    }
+
+    /// The seed of the dropout masks of one batch: the run's seed, the epoch and the batch mixed
+    /// by SplitMix64's finaliser.
+    static func dropoutSeed(_ seed: UInt64, epoch: Int, batch: Int) -> UInt64 {
+        var z = seed &+ 0x9E37_79B9_7F4A_7C15 &* UInt64(epoch &* 1_000_003 &+ batch &+ 1)
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 
     /// `summary.md`: what ran (the step's heading), the recipe and the step's settings, the best and
