@@ -6,7 +6,8 @@ kind "distill_ordinary" (three teacher forwards without gradients, the student's
 SGD step, hard-buffer update) and "distill_meta" (the official meta step: buffer draw, snapshot, two
 look-ahead steps on the matching loss and one on cross-entropy with the teachers re-run for each
 matching loss, Reverse-HG replay recomputing every step, Adam on the meta networks, rollback), as
-the official code does them. OUT also receives "peak_rss_bytes <config>": [bytes]. 2 threads.
+the official code does them. A case's "config" is paper, paper-vgg, small or TEACHER:STUDENT (any two
+architectures of bench_kernels_torch.make_model). OUT also receives "peak_rss_bytes <config>": [bytes]. 2 threads.
 """
 import copy
 import json
@@ -34,7 +35,7 @@ HYPER = {"tau": 4.0, "gamma": 1.0, "alpha": 1.0, "beta": 100.0}
 class Workload:
     def __init__(self, config):
         torch.manual_seed(0)
-        t_arch, s_arch = CONFIGS[config]
+        t_arch, s_arch = CONFIGS[config] if config in CONFIGS else config.split(":")
         self.teachers = [make_model(t_arch, C).eval() for _ in range(K)]
         for t in self.teachers:
             for p in t.parameters():

@@ -39,7 +39,17 @@ class BasicBlock(nn.Module):
         return F.relu(out + (x if self.downsample is None else self.downsample(x)))
 
 
-class CIFARResNet(nn.Module):
+class ZooModel(nn.Module):
+    """A zoo network: logits are features()'s last value; classify() applies the head to a pooled map."""
+
+    def forward(self, x):
+        return self.features(x)[1]
+
+    def classify(self, penultimate):
+        return self.head(F.adaptive_avg_pool2d(penultimate, 1).flatten(1))
+
+
+class CIFARResNet(ZooModel):
     """RepDistiller's CIFAR ResNet (resnet8 … resnet110, resnet8x4 …)."""
 
     def __init__(self, depth, widths, classes):
@@ -57,9 +67,6 @@ class CIFARResNet(nn.Module):
         self.layer1, self.layer2, self.layer3 = layers
         self.fc = nn.Linear(widths[3], classes)
 
-    def forward(self, x):
-        return self.features(x)[1]
-
     def features(self, x):
         """RepDistiller's forward(is_feat=True): ([stem, layer1, layer2, layer3, pooled], logits)."""
         f0 = F.relu(self.bn1(self.conv1(x)))
@@ -69,11 +76,12 @@ class CIFARResNet(nn.Module):
         pooled = F.adaptive_avg_pool2d(f3, 1).flatten(1)
         return [f0, f1, f2, f3, pooled], self.fc(pooled)
 
-    def classify(self, penultimate):
-        return self.fc(F.adaptive_avg_pool2d(penultimate, 1).flatten(1))
+    @property
+    def head(self):
+        return self.fc
 
 
-class VGG(nn.Module):
+class VGG(ZooModel):
     """RepDistiller's CIFAR VGG with batch norm (vgg8/11/13/16/19)."""
 
     CFG = {
@@ -96,9 +104,6 @@ class VGG(nn.Module):
         self.block0, self.block1, self.block2, self.block3, self.block4 = blocks
         self.classifier = nn.Linear(512, classes)
 
-    def forward(self, x):
-        return self.features(x)[1]
-
     def features(self, x):
         f0 = F.relu(self.block0(x))
         f1 = F.relu(self.block1(F.max_pool2d(f0, 2)))
@@ -108,11 +113,166 @@ class VGG(nn.Module):
         pooled = F.adaptive_avg_pool2d(f4, 1).flatten(1)
         return [f0, f1, f2, f3, f4, pooled], self.classifier(pooled)
 
-    def classify(self, penultimate):
-        return self.classifier(F.adaptive_avg_pool2d(penultimate, 1).flatten(1))
+    @property
+    def head(self):
+        return self.classifier
+
+
+class WideBasicBlock(nn.Module):
+    def __init__(self, inplanes, planes, stride):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(inplanes)
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.convShortcut = None if inplanes == planes else nn.Conv2d(inplanes, planes, 1, stride, bias=False)
+
+    def forward(self, x):
+        a = F.relu(self.bn1(x))
+        out = self.conv2(F.relu(self.bn2(self.conv1(a))))
+        return (x if self.convShortcut is None else self.convShortcut(a)) + out
+
+
+class WideResNet(ZooModel):
+    """RepDistiller's wrn_16_1 … wrn_40_2 (pre-activation blocks)."""
+
+    def __init__(self, depth, widen, classes):
+        super().__init__()
+        n = (depth - 4) // 6
+        w = [16, 16 * widen, 32 * widen, 64 * widen]
+        self.conv1 = nn.Conv2d(3, w[0], 3, padding=1, bias=False)
+        self.block1, self.block2, self.block3 = [
+            nn.Sequential(*[WideBasicBlock(w[i] if j == 0 else w[i + 1], w[i + 1], (1 if i == 0 else 2) if j == 0 else 1) for j in range(n)])
+            for i in range(3)]
+        self.bn1 = nn.BatchNorm2d(w[3])
+        self.fc = nn.Linear(w[3], classes)
+
+    def features(self, x):
+        f0 = self.conv1(x)
+        f1 = self.block1(f0)
+        f2 = self.block2(f1)
+        f3 = F.relu(self.bn1(self.block3(f2)))
+        pooled = F.adaptive_avg_pool2d(f3, 1).flatten(1)
+        return [f0, f1, f2, f3, pooled], self.fc(pooled)
+
+    @property
+    def head(self):
+        return self.fc
+
+
+def conv_bn_relu(cin, cout, kernel, stride=1, groups=1):
+    return nn.Sequential(nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class InvertedResidual(nn.Module):
+    def __init__(self, cin, cout, stride, expansion):
+        super().__init__()
+        hidden = cin * expansion
+        self.residual = stride == 1 and cin == cout
+        self.conv = nn.Sequential(conv_bn_relu(cin, hidden, 1), conv_bn_relu(hidden, hidden, 3, stride, hidden),
+                                  nn.Conv2d(hidden, cout, 1, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        return x + self.conv(x) if self.residual else self.conv(x)
+
+
+class MobileNetV2(ZooModel):
+    """RepDistiller's CIFAR MobileNetV2 (width 0.5, expansion 6)."""
+
+    def __init__(self, classes, expansion=6, width=0.5):
+        super().__init__()
+        settings = [(1, 16, 1, 1), (expansion, 24, 2, 1), (expansion, 32, 3, 2), (expansion, 64, 4, 2),
+                    (expansion, 96, 3, 1), (expansion, 160, 3, 2), (expansion, 320, 1, 1)]
+        c = int(32 * width)
+        self.conv1 = conv_bn_relu(3, c, 3, 2)
+        blocks = []
+        for t, ch, n, s in settings:
+            out = int(ch * width)
+            blocks.append(nn.Sequential(*[InvertedResidual(c if i == 0 else out, out, s if i == 0 else 1, t) for i in range(n)]))
+            c = out
+        self.blocks = nn.ModuleList(blocks)
+        self.conv2 = conv_bn_relu(c, 1280, 1)
+        self.classifier = nn.Sequential(nn.Linear(1280, classes))
+
+    def features(self, x):
+        f0 = self.conv1(x)
+        f1 = self.blocks[1](self.blocks[0](f0))
+        f2 = self.blocks[2](f1)
+        f3 = self.blocks[4](self.blocks[3](f2))
+        f4 = self.conv2(self.blocks[6](self.blocks[5](f3)))
+        pooled = F.adaptive_avg_pool2d(f4, 1).flatten(1)
+        return [f0, f1, f2, f3, f4, pooled], self.classifier(pooled)
+
+    @property
+    def head(self):
+        return self.classifier
+
+
+def channel_shuffle(x, groups):
+    n, c, h, w = x.shape
+    return x.view(n, groups, c // groups, h, w).permute(0, 2, 1, 3, 4).reshape(n, c, h, w)
+
+
+class ShuffleBottleneck(nn.Module):
+    def __init__(self, cin, cout, stride, groups):
+        super().__init__()
+        mid = cout // 4
+        self.first_groups = 1 if cin == 24 else groups
+        self.stride = stride
+        self.conv1 = nn.Conv2d(cin, mid, 1, groups=self.first_groups, bias=False)
+        self.bn1 = nn.BatchNorm2d(mid)
+        self.conv2 = nn.Conv2d(mid, mid, 3, stride, 1, groups=mid, bias=False)
+        self.bn2 = nn.BatchNorm2d(mid)
+        self.conv3 = nn.Conv2d(mid, cout, 1, groups=groups, bias=False)
+        self.bn3 = nn.BatchNorm2d(cout)
+
+    def forward(self, x):
+        out = channel_shuffle(F.relu(self.bn1(self.conv1(x))), self.first_groups)
+        out = self.bn3(self.conv3(F.relu(self.bn2(self.conv2(out)))))
+        if self.stride == 2:
+            return F.relu(torch.cat([out, F.avg_pool2d(x, 3, 2, 1)], 1))
+        return F.relu(out + x)
+
+
+class ShuffleNetV1(ZooModel):
+    """RepDistiller's ShuffleV1 (groups 3, widths 240/480/960)."""
+
+    def __init__(self, classes, widths=(240, 480, 960), blocks=(4, 8, 4), groups=3):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 24, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(24)
+        cin, layers = 24, []
+        for out, n in zip(widths, blocks):
+            stage = []
+            for i in range(n):
+                stage.append(ShuffleBottleneck(cin, out - (cin if i == 0 else 0), 2 if i == 0 else 1, groups))
+                cin = out
+            layers.append(nn.Sequential(*stage))
+        self.layer1, self.layer2, self.layer3 = layers
+        self.linear = nn.Linear(widths[2], classes)
+
+    def features(self, x):
+        f0 = F.relu(self.bn1(self.conv1(x)))
+        f1 = self.layer1(f0)
+        f2 = self.layer2(f1)
+        f3 = self.layer3(f2)
+        pooled = F.adaptive_avg_pool2d(f3, 1).flatten(1)
+        return [f0, f1, f2, f3, pooled], self.linear(pooled)
+
+    @property
+    def head(self):
+        return self.linear
 
 
 def make_model(arch, classes):
+    """The comparator's zoo: the CIFAR ResNets and VGGs, the WRNs, MobileNetV2 and ShuffleV1."""
+    if arch.startswith("wrn_"):
+        _, depth, widen = arch.split("_")
+        return WideResNet(int(depth), int(widen), classes)
+    if arch == "MobileNetV2":
+        return MobileNetV2(classes)
+    if arch == "ShuffleV1":
+        return ShuffleNetV1(classes)
     if arch.startswith("vgg"):
         return VGG(arch, classes)
     if arch.endswith("x4"):

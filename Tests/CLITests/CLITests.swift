@@ -28,6 +28,7 @@ final class CLITests: MMKDCommandTestCase {
         try assertFails(["import-torch", folder + "/none.pth", "--arch", "resnet8"], saying: "none.pth")
         try assertFails(["gradcam", "--model", "bad", "--data", data], saying: "LABEL=ARCH=CHECKPOINT")
         try assertFails(["bench", "nothing"], saying: "nothing")
+        try assertFails(["bench", "distill", "--config", "vgg13:resnet9"], saying: "--config must be paper, paper-vgg, small or TEACHER:STUDENT")
     }
 
     func testAOneEpochRunPipedToAFileReadsCleanly() throws {

@@ -98,7 +98,9 @@ struct DistillBench: ParsableCommand {
         commandName: "distill",
         abstract: "The MMKD iteration at batch 64, 100 classes, 32×32: ordinary step, meta step, and the amortised five-iteration period.",
         discussion: """
-        Configurations: paper (3 × resnet32x4 → resnet8x4), paper-vgg (3 × vgg13 → vgg8), small (3 × resnet20 → resnet8). \
+        Configurations: paper (3 × resnet32x4 → resnet8x4), paper-vgg (3 × vgg13 → vgg8), small (3 × resnet20 → resnet8), \
+        or TEACHER:STUDENT for any two CIFAR architectures of the zoo (three teachers of the first), e.g. the pairs of Table I: \
+        vgg13:vgg8, resnet32x4:MobileNetV2, resnet32x4:vgg8, wrn_40_2:MobileNetV2, wrn_40_2:wrn_40_1, resnet20x4:ShuffleV1. \
         The period is five ordinary steps and one meta step (meta every 5 iterations); its images/s is 5·64 / period. \
         Peak memory is each process's maximum resident set size (run one configuration per invocation to compare them). \
         The PyTorch side (scripts/bench_distill_torch.py) is the official code's step.
@@ -106,12 +108,14 @@ struct DistillBench: ParsableCommand {
 
     @OptionGroup var options: BenchOptions
 
-    @Option(help: "Configuration: paper, paper-vgg or small.") var config: String = "small"
+    @Option(help: "Configuration: paper, paper-vgg, small or TEACHER:STUDENT.") var config: String = "small"
     @Option(help: "Hypergradient of the Swift meta step: exact or first-order.") var hypergradient: HypergradientMode = .exact
     @Flag(help: "Exact hypergradient: keep the look-ahead graphs for the replay instead of recomputing them.") var keepReplayGraphs = false
 
     func validate() throws {
-        guard DistillBenchCases.configs[config] != nil else { throw ValidationError("--config must be paper, paper-vgg or small, got '\(config)'") }
+        guard DistillBenchCases.pair(config) != nil else {
+            throw ValidationError("--config must be paper, paper-vgg, small or TEACHER:STUDENT (two CIFAR architectures of the zoo), got '\(config)'")
+        }
     }
 
     func run() throws {

@@ -14,6 +14,19 @@ enum DistillBenchCases {
     static let configs: [String: (teacher: String, student: String)] = [
         "paper": ("resnet32x4", "resnet8x4"), "paper-vgg": ("vgg13", "vgg8"), "small": ("resnet20", "resnet8"),
     ]
+
+    /// The pairs of the paper's Table I, as `TEACHER:STUDENT` configurations.
+    static let tableOnePairs = ["vgg13:vgg8", "resnet32x4:MobileNetV2", "resnet32x4:vgg8", "wrn_40_2:MobileNetV2", "wrn_40_2:wrn_40_1",
+                                "resnet20x4:ShuffleV1"]
+
+    /// The teacher and student of `config`: a named configuration, or `TEACHER:STUDENT` for any two
+    /// CIFAR architectures of the zoo; nil when it is neither.
+    static func pair(_ config: String) -> (teacher: String, student: String)? {
+        if let named = configs[config] { return named }
+        let parts = config.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 2, parts.allSatisfy({ ModelZoo.allNames.contains($0) && !ModelZoo.imageNetNames.contains($0) }) else { return nil }
+        return (parts[0], parts[1])
+    }
     static let batch = 64, classes = 100, teachers = 3
 
     /// Everything one configuration's steps need, built once.
@@ -23,7 +36,7 @@ enum DistillBenchCases {
         let x: Batch, probe: Tensor
 
         init(config: String, hypergradient: HypergradientMode, keepGraphs: Bool) {
-            let (t, s) = configs[config]!
+            let (t, s) = pair(config)!
             Initialization.seed(0)
             let teachers = (0..<DistillBenchCases.teachers).map { _ in FrozenTeacher(arch: t, model: try! ModelZoo.make(t, classes: classes), source: "random") }
             let student = try! ModelZoo.make(s, classes: classes)
