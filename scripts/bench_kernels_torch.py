@@ -48,6 +48,11 @@ class ZooModel(nn.Module):
     def classify(self, penultimate):
         return self.head(F.adaptive_avg_pool2d(penultimate, 1).flatten(1))
 
+    def finish(self, maps):
+        """(maps + [the last map pooled], the head's logits)."""
+        pooled = F.adaptive_avg_pool2d(maps[-1], 1).flatten(1)
+        return maps + [pooled], self.head(pooled)
+
 
 class CIFARResNet(ZooModel):
     """RepDistiller's CIFAR ResNet (resnet8 … resnet110, resnet8x4 …)."""
@@ -73,8 +78,7 @@ class CIFARResNet(ZooModel):
         f1 = self.layer1(f0)
         f2 = self.layer2(f1)
         f3 = self.layer3(f2)
-        pooled = F.adaptive_avg_pool2d(f3, 1).flatten(1)
-        return [f0, f1, f2, f3, pooled], self.fc(pooled)
+        return self.finish([f0, f1, f2, f3])
 
     @property
     def head(self):
@@ -110,8 +114,7 @@ class VGG(ZooModel):
         f2 = F.relu(self.block2(F.max_pool2d(f1, 2)))
         f3 = F.relu(self.block3(F.max_pool2d(f2, 2)))
         f4 = F.relu(self.block4(f3))
-        pooled = F.adaptive_avg_pool2d(f4, 1).flatten(1)
-        return [f0, f1, f2, f3, f4, pooled], self.classifier(pooled)
+        return self.finish([f0, f1, f2, f3, f4])
 
     @property
     def head(self):
@@ -152,8 +155,7 @@ class WideResNet(ZooModel):
         f1 = self.block1(f0)
         f2 = self.block2(f1)
         f3 = F.relu(self.bn1(self.block3(f2)))
-        pooled = F.adaptive_avg_pool2d(f3, 1).flatten(1)
-        return [f0, f1, f2, f3, pooled], self.fc(pooled)
+        return self.finish([f0, f1, f2, f3])
 
     @property
     def head(self):
@@ -200,8 +202,7 @@ class MobileNetV2(ZooModel):
         f2 = self.blocks[2](f1)
         f3 = self.blocks[4](self.blocks[3](f2))
         f4 = self.conv2(self.blocks[6](self.blocks[5](f3)))
-        pooled = F.adaptive_avg_pool2d(f4, 1).flatten(1)
-        return [f0, f1, f2, f3, f4, pooled], self.classifier(pooled)
+        return self.finish([f0, f1, f2, f3, f4])
 
     @property
     def head(self):
@@ -256,8 +257,7 @@ class ShuffleNetV1(ZooModel):
         f1 = self.layer1(f0)
         f2 = self.layer2(f1)
         f3 = self.layer3(f2)
-        pooled = F.adaptive_avg_pool2d(f3, 1).flatten(1)
-        return [f0, f1, f2, f3, pooled], self.linear(pooled)
+        return self.finish([f0, f1, f2, f3])
 
     @property
     def head(self):
