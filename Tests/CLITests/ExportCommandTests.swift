@@ -68,6 +68,27 @@ final class ExportCommandTests: MMKDCommandTestCase {
         XCTAssertEqual(metadata["mmkd.method"] ?? metadata["mmkd.source"], metadata["mmkd.method"] == nil ? "best.safetensors" : metadata["mmkd.method"])
     }
 
+    /// A checkpoint PyTorch wrote (`resnet8.pth`, the checkpoint tests' fixture) exports and, under
+    /// onnxruntime, gives PyTorch's own logits for the fixture's input (sin(0.013·i)).
+    func testAPyTorchCheckpointExportsWithPyTorchsLogits() throws {
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("CheckpointsTests/Fixtures")
+        let pth = fixtures.appendingPathComponent("resnet8.pth").path
+        try assertFails(["export", pth, "--out", "t.onnx"], saying: "does not say its architecture; pass --arch")
+        let r = try mmkd(["export", pth, "--arch", "resnet8", "--out", "t.onnx"])
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertTrue(r.out.hasPrefix("t.onnx: resnet8, 10 classes"), r.out)
+        guard let python = ProcessInfo.processInfo.environment["MMKD_ONNX_PYTHON"] else { return }
+        let expected = try JSONSerialization.jsonObject(with: Data(contentsOf: fixtures.appendingPathComponent("resnet8_logits.json"))) as! [String: Any]
+        let logits = (expected["logits"] as! [NSNumber]).map(\.floatValue)
+        let input = (0..<(2 * 3 * 32 * 32)).map { Float(sin(0.013 * Double($0))) }
+        try input.withUnsafeBufferPointer { Data(buffer: $0) }.write(to: URL(fileURLWithPath: folder + "/x.f32"))
+        try logits.withUnsafeBufferPointer { Data(buffer: $0) }.write(to: URL(fileURLWithPath: folder + "/torch.f32"))
+        let result = try checkONNX(python, ["parity", folder + "/t.onnx", folder + "/x.f32", folder + "/torch.f32"])
+        XCTAssertLessThan(result["max_rel"] as? Double ?? 1, 1e-4, "\(result)")
+        print("resnet8.pth under onnxruntime against PyTorch's logits: max relative difference \(result["max_rel"] ?? "?")")
+    }
+
     /// A student trained on the CIFAR-10 JPEG copy (`MMKD_CIFAR10_JPEG`, or the shared archive,
     /// extracted here) gives the same test top-1 under onnxruntime (images decoded by Pillow, the
     /// normalisation in the graph) as under `mmkd eval`.
