@@ -47,3 +47,5 @@ for m in ["aver", "mmkd"]:
     print(f"student resnet8 distilled, {m:5s}:   {r['test_top1']:6.2f} %   (teacher logit weights {w})")
 print("run directories: runs/demo/*/summary.md")
 PY
+# The MMKD student, ready to ship: an ONNX model that takes RGB values in [0, 1] (see the README).
+$mmkd export runs/demo/student-mmkd --normalize --out runs/demo/student-mmkd.onnx
