@@ -33,12 +33,16 @@ trap 'rm -f "$log" "$portable"' EXIT
 echo "test.sh: the engine's kernel tests again with MMKD_PORTABLE_KERNELS=1"
 MMKD_PORTABLE_KERNELS=1 swift test -c release --skip-build --disable-swift-testing \
     --filter "KernelDispatchTests|KernelOracleTests|BlockedLayoutTests|GradientCheckTests|SecondOrderTests|WinogradTests|ConcurrentOpsTests" 2>&1 | tee "$portable" || status=$?
-executed=0; failed=0
+executed=0; skipped=0; failed=0
 for f in "$log" "$portable"; do
-    summary=$(grep -E "^[[:space:]]*Executed [0-9]+ tests?, with [0-9]+ failures?" "$f" | tail -n 1 || true)
+    # XCTest's last summary line: "Executed N tests, with [K tests skipped and ]M failures …".
+    summary=$(grep -E "^[[:space:]]*Executed [0-9]+ tests?, with ([0-9]+ tests? skipped and )?[0-9]+ failures?" "$f" | tail -n 1 || true)
     [ -n "$summary" ] || continue
     executed=$((executed + $(echo "$summary" | sed -E 's/.*Executed ([0-9]+) tests?.*/\1/')))
-    failed=$((failed + $(echo "$summary" | sed -E 's/.*with ([0-9]+) failures?.*/\1/')))
+    if echo "$summary" | grep -qE "[0-9]+ tests? skipped"; then
+        skipped=$((skipped + $(echo "$summary" | sed -E 's/.*with ([0-9]+) tests? skipped.*/\1/')))
+    fi
+    failed=$((failed + $(echo "$summary" | sed -E 's/.* ([0-9]+) failures?.*/\1/')))
 done
-echo "$((executed - failed)) passed, $failed failed"
+echo "$((executed - skipped - failed)) passed, $skipped skipped, $failed failed"
 exit "$status"

@@ -115,13 +115,15 @@ final class ExportCommandTests: MMKDCommandTestCase {
     }
 
     /// The CIFAR-10 JPEG copy: `MMKD_CIFAR10_JPEG` (a folder with train/ and test/), else the shared
-    /// archive beside the repository extracted into the test's folder.
+    /// archive (beside the repository, or in /work/shared) extracted into the test's folder.
     func cifar10JPEG() throws -> String {
         if let root = ProcessInfo.processInfo.environment["MMKD_CIFAR10_JPEG"] { return root }
         let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let archive = repo.deletingLastPathComponent().appendingPathComponent("shared/data/cifar10-jpeg.tar.gz").path
-        guard FileManager.default.fileExists(atPath: archive) else {
-            throw XCTSkip("no CIFAR-10 JPEG copy: set MMKD_CIFAR10_JPEG or put the archive at \(archive)")
+        // The project's shared folder beside the repository, or where this project's machines keep it.
+        let candidates = [repo.deletingLastPathComponent().appendingPathComponent("shared/data/cifar10-jpeg.tar.gz").path,
+                          "/work/shared/data/cifar10-jpeg.tar.gz"]
+        guard let archive = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
+            throw XCTSkip("no CIFAR-10 JPEG copy: set MMKD_CIFAR10_JPEG or put the archive at \(candidates[0])")
         }
         let tar = Process()
         tar.executableURL = URL(fileURLWithPath: "/usr/bin/env")
