@@ -48,6 +48,12 @@ class ZooModel(nn.Module):
     def classify(self, penultimate):
         return self.head(F.adaptive_avg_pool2d(penultimate, 1).flatten(1))
 
+    def three_stages(self, f0):
+        """finish() of the stem output f0 and the maps of stages layer1, layer2, layer3 after it."""
+        f1 = self.layer1(f0)
+        f2 = self.layer2(f1)
+        return self.finish([f0, f1, f2, self.layer3(f2)])
+
     def finish(self, maps):
         """(maps + [the last map pooled], the head's logits)."""
         pooled = F.adaptive_avg_pool2d(maps[-1], 1).flatten(1)
@@ -74,11 +80,7 @@ class CIFARResNet(ZooModel):
 
     def features(self, x):
         """RepDistiller's forward(is_feat=True): ([stem, layer1, layer2, layer3, pooled], logits)."""
-        f0 = F.relu(self.bn1(self.conv1(x)))
-        f1 = self.layer1(f0)
-        f2 = self.layer2(f1)
-        f3 = self.layer3(f2)
-        return self.finish([f0, f1, f2, f3])
+        return self.three_stages(F.relu(self.bn1(self.conv1(x))))
 
     @property
     def head(self):
@@ -253,11 +255,7 @@ class ShuffleNetV1(ZooModel):
         self.linear = nn.Linear(widths[2], classes)
 
     def features(self, x):
-        f0 = F.relu(self.bn1(self.conv1(x)))
-        f1 = self.layer1(f0)
-        f2 = self.layer2(f1)
-        f3 = self.layer3(f2)
-        return self.finish([f0, f1, f2, f3])
+        return self.three_stages(F.relu(self.bn1(self.conv1(x))))
 
     @property
     def head(self):
