@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "Distillation", targets: ["Distillation"]),
         .library(name: "Experiments", targets: ["Experiments"]),
         .library(name: "ONNXExport", targets: ["ONNXExport"]),
+        .library(name: "Distributed", targets: ["Distributed"]),
         .executable(name: "mmkd", targets: ["mmkd"]),
     ],
     dependencies: [
@@ -24,6 +25,8 @@ let package = Package(
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas"),
         .systemLibrary(name: "COpenMP", path: "Sources/COpenMP"),
+        /// Open MPI (`libopenmpi-dev`), for data-parallel runs under `mpirun`.
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c"),
         /// Hot loops built for AVX2 and portably, chosen at run time (no CPU-specific build flag).
         .target(name: "CKernels"),
         .target(name: "Engine", dependencies: ["CKernels", "CDNNL", "COpenBLAS", "COpenMP"]),
@@ -36,10 +39,12 @@ let package = Package(
         .target(name: "Distillation", dependencies: ["Models", "Datasets", "Checkpoints", "NN", "Engine", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         /// Networks as ONNX graphs (messages generated from `Protos/onnx.proto` by `scripts/generate_protos.sh`).
         .target(name: "ONNXExport", dependencies: ["NN", "Engine", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        /// The processes of a data-parallel job on MPI, as the engine's `ReplicaGroup`.
+        .target(name: "Distributed", dependencies: ["CMPI", "Engine"]),
         .target(name: "Experiments", dependencies: ["Distillation", "Models", "Datasets", "Checkpoints", "Engine", .product(name: "Yams", package: "Yams")]),
         .executableTarget(
             name: "mmkd",
-            dependencies: ["Engine", "NN", "Models", "Datasets", "Checkpoints", "Distillation", "Experiments", "ONNXExport", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Engine", "NN", "Models", "Datasets", "Checkpoints", "Distillation", "Experiments", "ONNXExport", "Distributed", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         /// Parser harnesses and seed files for fuzzing (`mmkd-fuzz`, `scripts/fuzz.sh`) and the tests.
         .target(name: "Fuzzing", dependencies: ["Experiments", "Checkpoints", "Datasets", "Serialization", "Engine", "CImageCodecs"]),
         .executableTarget(name: "mmkd-fuzz", dependencies: ["Fuzzing"]),
@@ -51,7 +56,7 @@ let package = Package(
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Models", "NN", "Engine"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Fuzzing", "Serialization", "Engine"]),
         .testTarget(name: "FuzzingTests", dependencies: ["Fuzzing", "Checkpoints", "Datasets", "Serialization", "Engine"]),
-        .testTarget(name: "CLITests", dependencies: ["TestSupport", "Checkpoints", "Engine"]),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport", "Checkpoints", "Distillation", "Engine"]),
         .testTarget(name: "ONNXExportTests", dependencies: ["ONNXExport", "Models", "NN", "Engine"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Engine"], resources: [.copy("Fixtures")]),
     ],

@@ -25,8 +25,15 @@ public final class BatchLoader: @unchecked Sendable {
     public let workers: Int
     public let prefetch: Int
 
+    /// In a data-parallel run, which equal part of every batch this process loads (`part` of
+    /// `parts`): the batches are those of one process, cut into `parts` consecutive slices.
+    public let share: (part: Int, parts: Int)
+
+    /// `share`: the part of every batch this process takes (see `share`); the whole batch by default.
     public init(dataset: any ImageDataset, batchSize: Int, shuffle: Bool, dropLast: Bool, pipeline: ImagePipeline,
-                seed: UInt64, workers: Int = 2, prefetch: Int = 4) {
+                seed: UInt64, workers: Int = 2, prefetch: Int = 4, share: (part: Int, parts: Int) = (0, 1)) {
+        precondition(share.parts >= 1 && (0..<share.parts).contains(share.part), "BatchLoader: part \(share.part) of \(share.parts)")
+        self.share = share
         precondition(batchSize > 0, "BatchLoader: batch size must be positive")
         self.dataset = dataset; self.batchSize = batchSize; self.shuffle = shuffle; self.dropLast = dropLast
         self.pipeline = pipeline; self.seed = seed; self.workers = max(1, workers); self.prefetch = max(1, prefetch)
@@ -47,7 +54,9 @@ public final class BatchLoader: @unchecked Sendable {
 
     /// Builds batch `number` of `epoch` on the calling thread.
     public func makeBatch(epoch: Int, number: Int, order: [Int]) throws -> Batch {
-        let indices = Array(order[(number * batchSize)..<min(order.count, (number + 1) * batchSize)])
+        let whole = order[(number * batchSize)..<min(order.count, (number + 1) * batchSize)]
+        let part = (whole.count * share.part / share.parts) ..< (whole.count * (share.part + 1) / share.parts)
+        let indices = Array(whole.dropFirst(part.lowerBound).prefix(part.count))
         var storage: TensorStorage? = nil
         var shape: [Int] = []
         for (i, index) in indices.enumerated() {
@@ -66,9 +75,10 @@ public final class BatchLoader: @unchecked Sendable {
         return Batch(images: Tensor(storage: storage!, shape: shape), labels: indices.map(dataset.label(at:)), indices: indices)
     }
 
-    /// The batches of `epoch` from batch `start` on, prefetched by background threads.
-    public func batches(epoch: Int, startingAt start: Int = 0) -> BatchIterator {
-        BatchIterator(loader: self, epoch: epoch, start: start)
+    /// The batches of `epoch` from batch `start` on (every `stride`-th of them), prefetched by
+    /// background threads.
+    public func batches(epoch: Int, startingAt start: Int = 0, stride: Int = 1) -> BatchIterator {
+        BatchIterator(loader: self, epoch: epoch, numbers: Array(Swift.stride(from: start, to: batchCount, by: max(1, stride))))
     }
 }
 
@@ -87,27 +97,28 @@ public final class BatchIterator: @unchecked Sendable {
     private let state: State
     private let end: Int
 
-    init(loader: BatchLoader, epoch: Int, start: Int) {
+    /// Builds the batches `numbers` of `epoch`, in that order (positions 0, 1, … of the list).
+    init(loader: BatchLoader, epoch: Int, numbers: [Int]) {
         let order = loader.order(epoch: epoch)
-        let end = loader.batchCount
-        let state = State(start: start)
+        let end = numbers.count
+        let state = State(start: 0)
         self.state = state
         self.end = end
         for w in 0..<loader.workers {
             let thread = Thread {
-                var number = start + w
-                while number < end {
+                var position = w
+                while position < end {
                     state.condition.lock()
-                    while !state.stopped && number >= state.nextToHand + loader.prefetch { state.condition.wait() }
+                    while !state.stopped && position >= state.nextToHand + loader.prefetch { state.condition.wait() }
                     let quit = state.stopped
                     state.condition.unlock()
                     if quit { return }
-                    let result = Result { try loader.makeBatch(epoch: epoch, number: number, order: order) }
+                    let result = Result { try loader.makeBatch(epoch: epoch, number: numbers[position], order: order) }
                     state.condition.lock()
-                    state.ready[number] = result
+                    state.ready[position] = result
                     state.condition.broadcast()
                     state.condition.unlock()
-                    number += loader.workers
+                    position += loader.workers
                 }
             }
             thread.name = "mmkd-loader-\(w)"

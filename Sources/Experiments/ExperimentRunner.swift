@@ -1,23 +1,42 @@
 import Distillation
+import Engine
 import Foundation
 
 /// Runs every cell of an experiment in order: a finished cell (its `result.json` exists) is
 /// skipped, an interrupted one resumes from its last finished epoch (bit-identically, see the
 /// trainers), a new one starts. The process may be stopped at any time; nothing finished is lost
 /// or redone.
+///
+/// In an `mpirun` job the cells are shared out: the processes form groups (`cellGroup`, of
+/// `--ranks-per-cell` processes; by default one group of all), each group runs every
+/// `groupCount`-th cell data-parallel, teachers first (all groups wait until every teacher is
+/// trained before any distillation starts); each group's rank 0 writes its cells, the world's rank 0
+/// the experiment's files.
 public final class ExperimentRunner {
     public let spec: ExperimentSpec
     public let output: URL
+    /// All the job's processes (nil: a process on its own).
+    public let world: (any ReplicaGroup)?
+    /// The processes this one runs its cells with (nil: on its own), which of the groups it is, and how many there are.
+    public let cellGroup: (any ReplicaGroup)?
+    public let groupIndex: Int, groupCount: Int
     /// The experiment's folder, held (`RunLock`) while this runner lives: one `mmkd run` at a time
     /// per output folder; opening it removes what a killed run left half-written (figures included).
     let folder: RunDirectory
 
-    public init(spec: ExperimentSpec, output: String? = nil) throws {
+    public init(spec: ExperimentSpec, output: String? = nil, world: (any ReplicaGroup)? = nil, cellGroup: (any ReplicaGroup)? = nil,
+                groupIndex: Int = 0, groupCount: Int = 1) throws {
         self.spec = spec
         self.output = URL(fileURLWithPath: output ?? spec.outputPath)
-        folder = try RunDirectory(self.output.path, exclusive: true)
-        try folder.writeJSON(spec, to: "experiment.json")
+        self.world = world; self.cellGroup = cellGroup; self.groupIndex = groupIndex; self.groupCount = groupCount
+        let writer = (world?.rank ?? 0) == 0
+        folder = try RunDirectory(self.output.path, exclusive: writer)
+        if writer { try folder.writeJSON(spec, to: "experiment.json") }
+        world?.synchronize()
     }
+
+    /// Whether this process writes its group's cells.
+    var writesCells: Bool { (cellGroup?.rank ?? 0) == 0 }
 
     /// The result of a finished cell, or nil.
     public func result(of cell: ExperimentCell) -> ExperimentCell.Result? {
@@ -30,13 +49,25 @@ public final class ExperimentRunner {
     @discardableResult
     public func run(progress: ProgressLine? = ProgressLine(), stopAfterEpochs: Int? = nil) throws -> Bool {
         let cells = spec.cells()
+        let progress = writesCells ? progress : nil
+        let replicas = cellGroup.flatMap { $0.size > 1 ? $0 : nil }
         var budget = stopAfterEpochs
-        for (index, cell) in cells.enumerated() {
+        // Teachers first; each group its share of each phase; everyone waits for a phase to end.
+        let phases = [cells.indices.filter { if case .teacher = cells[$0].kind { return true } else { return false } },
+                      cells.indices.filter { if case .teacher = cells[$0].kind { return false } else { return true } }]
+        let mine = phases.map { phase in phase.enumerated().filter { $0.offset % groupCount == groupIndex }.map(\.element) }
+        // (-1: the end of the teachers, where every process waits until all are trained.)
+        for index in mine[0] + [-1] + mine[1] {
+            if index < 0 { world?.synchronize(); continue }
+            let cell = cells[index]
             let head = "[\(index + 1)/\(cells.count)] \(cell.label)"
-            let run = try RunDirectory(output.appendingPathComponent(cell.path).path, exclusive: true)
-            if let done = result(of: cell) {
+            let run = try RunDirectory(output.appendingPathComponent(cell.path).path, exclusive: writesCells)
+            let finished = result(of: cell)
+            if cellGroup.map({ $0.decide(finished != nil) }) ?? (finished != nil) {
                 try checkConfiguration(of: cell, in: run)
-                progress?.update(String(format: "%@: finished (best %.2f%%, last %.2f%%)", head, done.bestTop1, done.lastTop1), force: true)
+                if let done = finished {
+                    progress?.update(String(format: "%@: finished (best %.2f%%, last %.2f%%)", head, done.bestTop1, done.lastTop1), force: true)
+                }
                 progress?.finish()
                 continue
             }
@@ -46,25 +77,26 @@ public final class ExperimentRunner {
             let epochs: Int, before: Int
             switch cell.kind {
             case let .teacher(t):
-                let trainer = try Trainer.supervised(teacherConfiguration(t), run: run, resume: true)
+                let trainer = try Trainer.supervised(teacherConfiguration(t), run: run, resume: true, replicas: replicas)
                 (before, epochs) = (trainer.nextEpoch, trainer.training.epochs)
                 try trainer.train(progress: progress, stopAfter: budget)
                 if trainer.nextEpoch < epochs { return false }
             case let .alone(student, seed):
-                let trainer = try Trainer.supervised(spec.budget.configuration(arch: student, data: spec.data, seed: seed), run: run, resume: true)
+                let trainer = try Trainer.supervised(spec.budget.configuration(arch: student, data: spec.data, seed: seed), run: run, resume: true, replicas: replicas)
                 (before, epochs) = (trainer.nextEpoch, trainer.training.epochs)
                 try trainer.train(progress: progress, stopAfter: budget)
                 if trainer.nextEpoch < epochs { return false }
             case let .distill(pair, method, seed):
-                let trainer = try Trainer.distillation(try distillationConfiguration(pair: pair, method: method, seed: seed), run: run, resume: true)
+                let trainer = try Trainer.distillation(try distillationConfiguration(pair: pair, method: method, seed: seed), run: run, resume: true, replicas: replicas)
                 (before, epochs) = (trainer.nextEpoch, trainer.training.epochs)
-                _ = try trainer.distillation!.evaluateTeachers(run: run, testLoader: trainer.testLoader, progress: progress)
+                _ = try trainer.distillation!.evaluateTeachers(run: run, testLoader: trainer.testLoader, progress: progress, replicas: replicas)
                 try trainer.train(progress: progress, stopAfter: budget)
                 if trainer.nextEpoch < epochs { return false }
             }
             budget = budget.map { $0 - (epochs - before) }
-            try finish(cell, run: run, epochs: epochs)
+            if writesCells { try finish(cell, run: run, epochs: epochs) }
         }
+        world?.synchronize()
         return true
     }
 

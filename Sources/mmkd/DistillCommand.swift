@@ -99,15 +99,16 @@ struct DistillCommand: ParsableCommand {
     func run() throws {
         let config = try configuration()
         let method = config.hyper.method
-        let run = try RunDirectory(recipe.runsDir + "/" + (recipe.name ?? "\(method.name)-\(student)-seed\(recipe.seed)"), exclusive: true)
-        let trainer = try Trainer.distillation(config, run: run, resume: recipe.resume)
-        print("distilling \(config.teachers.map(\.arch).joined(separator: " + ")) → \(student) (\(trainer.model.parameterCount) parameters) with \(method.name) on \(recipe.data): \(trainer.trainLoader.dataset.count) training, \(trainer.testLoader.dataset.count) test images → \(run.url.path)")
-        let teachers = try trainer.distillation!.evaluateTeachers(run: run, testLoader: trainer.testLoader)
-        for (spec, r) in zip(config.teachers, teachers.teachers) { print(String(format: "  teacher %@ (%@): test top-1 %.2f%%", spec.arch, spec.checkpoint, r.top1)) }
-        print(String(format: "  ensemble of %d: test top-1 %.2f%%", teachers.teachers.count, teachers.ensemble.top1))
-        for note in method.notes(config.hyper, batchSize: recipe.batchSize) { print("note: \(note)") }
-        if trainer.nextEpoch > 0 { print("resuming after epoch \(trainer.nextEpoch)") }
+        let run = try RunDirectory(recipe.runsDir + "/" + (recipe.name ?? "\(method.name)-\(student)-seed\(recipe.seed)"), exclusive: ParallelJob.isWriter)
+        let replicas = ParallelJob.replicas
+        let trainer = try Trainer.distillation(config, run: run, resume: recipe.resume, replicas: replicas)
+        ParallelJob.say("distilling \(config.teachers.map(\.arch).joined(separator: " + ")) → \(student) (\(trainer.model.parameterCount) parameters) with \(method.name) on \(recipe.data): \(trainer.trainLoader.dataset.count) training, \(trainer.testLoader.dataset.count) test images\(processes) → \(run.url.path)")
+        let teachers = try trainer.distillation!.evaluateTeachers(run: run, testLoader: trainer.testLoader, replicas: replicas)
+        for (spec, r) in zip(config.teachers, teachers.teachers) { ParallelJob.say(String(format: "  teacher %@ (%@): test top-1 %.2f%%", spec.arch, spec.checkpoint, r.top1)) }
+        ParallelJob.say(String(format: "  ensemble of %d: test top-1 %.2f%%", teachers.teachers.count, teachers.ensemble.top1))
+        for note in method.notes(config.hyper, batchSize: recipe.batchSize) { ParallelJob.say("note: \(note)") }
+        if trainer.nextEpoch > 0 { ParallelJob.say("resuming after epoch \(trainer.nextEpoch)") }
         try trainer.train()
-        print("best test top-1 \(String(format: "%.2f", trainer.bestTop1))%; summary: \(run.file("summary.md").path)")
+        ParallelJob.say("best test top-1 \(String(format: "%.2f", trainer.bestTop1))%; summary: \(run.file("summary.md").path)")
     }
 }

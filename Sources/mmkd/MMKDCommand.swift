@@ -1,4 +1,5 @@
 import ArgumentParser
+import Distributed
 import Foundation
 
 @main
@@ -12,8 +13,11 @@ struct MMKDCommand: ParsableCommand {
     /// (and progress lines flush it too), so that in a file or a pipe both streams keep their order.
     static func main() {
         do {
+            ParallelJob.start()
             var command = try parseAsRoot()
             try command.run()
+            fflush(nil)
+            ProcessWorld.finish()
         } catch {
             fflush(nil)
             exit(withError: error)

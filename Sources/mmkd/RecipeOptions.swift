@@ -17,6 +17,7 @@ struct RecipeOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Use a seeded random subset of this many training images per epoch (short budgets).") var trainLimit: Int?
     @Option(parsing: .unconditional, help: "Evaluate on the first this many test images only (quick runs; said in the summary).") var testLimit: Int?
     @Option(parsing: .unconditional, help: "Threads decoding and augmenting batches.") var loaderThreads: Int = 2
+    @Flag(help: "Train without random crops and flips (training images go through the test pipeline).") var noAugment = false
     @Option(help: "Folder holding run directories.") var runsDir: String = "runs"
     @Option(help: "Run name (a folder under --runs-dir).") var name: String?
     @Flag(help: "Continue the run in RUNS/NAME from its last finished epoch.") var resume = false
@@ -48,6 +49,7 @@ struct RecipeOptions: ParsableArguments {
         config.milestones = try parsedMilestones(); config.lrDecay = lrDecay
         config.momentum = momentum; config.weightDecay = weightDecay; config.nesterov = !noNesterov
         config.seed = seed; config.trainLimit = trainLimit; config.testLimit = testLimit; config.loaderThreads = loaderThreads
+        config.augment = !noAugment
         return config
     }
 }

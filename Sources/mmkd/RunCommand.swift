@@ -1,5 +1,6 @@
 import ArgumentParser
 import Datasets
+import Distributed
 import Distillation
 import Experiments
 import Foundation
@@ -19,11 +20,30 @@ struct RunCommand: ParsableCommand {
     @Argument(help: "The experiment file (YAML).") var experiment: String
     @Option(help: "Output folder (default: the file's `output`, else runs/NAME).") var output: String?
     @Flag(help: "Only list the cells and whether each has finished.") var dryRun = false
+    @Option(parsing: .unconditional, help: "Under mpirun: run cells on groups of this many processes at once (default: all processes on every cell in turn).")
+    var ranksPerCell: Int?
+
+    func validate() throws {
+        if let ranksPerCell, ranksPerCell <= 0 { throw ValidationError("--ranks-per-cell must be positive, got \(ranksPerCell)") }
+    }
 
     func run() throws {
         let spec = try ExperimentSpec.load(experiment)
-        let runner = try ExperimentRunner(spec: spec, output: output)
+        let world = ParallelJob.replicas
+        let size = world?.size ?? 1, perCell = ranksPerCell ?? size
+        guard size % perCell == 0 else {
+            throw ValidationError("--ranks-per-cell \(perCell) does not divide the \(size) processes of this job into equal groups")
+        }
+        // The world itself, or this process's group of `perCell` consecutive ranks.
+        let group = world.map { perCell == size ? $0 : $0.split(color: $0.rank / perCell, key: $0.rank) }
+        let runner = try ExperimentRunner(spec: spec, output: output, world: world, cellGroup: group,
+                                          groupIndex: (world?.rank ?? 0) / perCell, groupCount: size / perCell)
         let cells = spec.cells()
+        guard ParallelJob.isWriter else {
+            if !dryRun { try runner.run() }
+            return
+        }
+        if size > 1 { print("\(size) processes: \(size / perCell) group\(size / perCell == 1 ? "" : "s") of \(perCell), each running its share of the cells") }
         print("experiment \(spec.name): \(cells.count) runs (\(spec.pairs.count) pairs × \(spec.methods.count) methods × \(spec.seeds.count) seeds\(cells.count > spec.pairs.count * spec.methods.count * spec.seeds.count ? " + teachers" : "")) → \(runner.output.path)")
         if dryRun {
             for cell in cells { print("  \(runner.result(of: cell) == nil ? "todo" : "done")  \(cell.label)  (\(cell.path))") }

@@ -27,12 +27,12 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         let config = try recipe.configuration(arch: arch)
-        let run = try RunDirectory(recipe.runsDir + "/" + (recipe.name ?? "\(arch)-seed\(recipe.seed)"), exclusive: true)
-        let trainer = try Trainer.supervised(config, run: run, resume: recipe.resume)
-        print("training \(arch) (\(trainer.model.parameterCount) parameters) on \(config.data): \(trainer.trainLoader.dataset.count) training, \(trainer.testLoader.dataset.count) test images, \(trainer.classNames.count) classes → \(run.url.path)")
-        if trainer.nextEpoch > 0 { print("resuming after epoch \(trainer.nextEpoch)") }
+        let run = try RunDirectory(recipe.runsDir + "/" + (recipe.name ?? "\(arch)-seed\(recipe.seed)"), exclusive: ParallelJob.isWriter)
+        let trainer = try Trainer.supervised(config, run: run, resume: recipe.resume, replicas: ParallelJob.replicas)
+        ParallelJob.say("training \(arch) (\(trainer.model.parameterCount) parameters) on \(config.data): \(trainer.trainLoader.dataset.count) training, \(trainer.testLoader.dataset.count) test images, \(trainer.classNames.count) classes\(processes) → \(run.url.path)")
+        if trainer.nextEpoch > 0 { ParallelJob.say("resuming after epoch \(trainer.nextEpoch)") }
         try trainer.train()
-        print("best test top-1 \(String(format: "%.2f", trainer.bestTop1))%; summary: \(run.file("summary.md").path)")
+        ParallelJob.say("best test top-1 \(String(format: "%.2f", trainer.bestTop1))%; summary: \(run.file("summary.md").path)")
     }
 }
 

@@ -12,7 +12,9 @@ extension Trainer {
     /// (with per-teacher weight statistics), `summary.md`, the student as `best`/`last.safetensors`,
     /// the regressors and meta networks as `distiller.safetensors`, and `resume.safetensors`: a run
     /// resumed from it ends bit-identical to an uninterrupted one.
-    public static func distillation(_ config: DistillationConfiguration, run: RunDirectory, resume: Bool) throws -> Trainer {
+    /// With `replicas` (a data-parallel run), this process's share of every batch.
+    public static func distillation(_ config: DistillationConfiguration, run: RunDirectory, resume: Bool,
+                                    replicas: (any ReplicaGroup)? = nil) throws -> Trainer {
         let method = config.hyper.method
         if let problem = method.teacherCountProblem(config.teachers.count) { throw DistillationError.teacherCount(problem) }
         let t = config.training
@@ -24,7 +26,8 @@ extension Trainer {
         }
         // Full batches only: MMKD's feature meta network is tied to the batch size.
         let trainLoader = BatchLoader(dataset: train, batchSize: t.batchSize, shuffle: true, dropLast: true,
-                                      pipeline: spec.pipeline(train: true), seed: t.seed, workers: t.loaderThreads)
+                                      pipeline: spec.pipeline(train: t.augment), seed: t.seed, workers: t.loaderThreads,
+                                      share: replicas.map { ($0.rank, $0.size) } ?? (0, 1))
         let testLoader = BatchLoader(dataset: t.testImages(testSet), batchSize: 256, shuffle: false, dropLast: false,
                                      pipeline: spec.pipeline(train: false), seed: 0, workers: t.loaderThreads)
         let teachers = try config.teachers.map { try FrozenTeacher.load(arch: $0.arch, checkpoint: $0.checkpoint, classes: trainSet.classCount) }
@@ -43,7 +46,7 @@ extension Trainer {
         let step = DistillationStep.make(config: config, student: student, teachers: teachers, setup: setup)
         step.loadTeacherResults(from: run)
         return try Trainer(configuration: config, run: run, step: step, trainLoader: trainLoader, testLoader: testLoader,
-                           classNames: trainSet.classNames, resume: resume)
+                           classNames: trainSet.classNames, resume: resume, replicas: replicas)
     }
 
     /// The distillation step, when this loop distils.

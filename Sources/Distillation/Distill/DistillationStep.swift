@@ -96,12 +96,17 @@ public class DistillationStep: TrainingStep {
     /// Each teacher's test accuracy and the ensemble's (mean of the teachers' probabilities),
     /// measured once per run directory (`teachers.json`).
     @discardableResult
-    public func evaluateTeachers(run: RunDirectory, testLoader: BatchLoader, progress: ProgressLine? = ProgressLine()) throws -> TeacherEvaluation {
+    /// With `replicas`, the processes share the work and rank 0 writes the file.
+    public func evaluateTeachers(run: RunDirectory, testLoader: BatchLoader, progress: ProgressLine? = ProgressLine(),
+                                 replicas: (any ReplicaGroup)? = nil) throws -> TeacherEvaluation {
         if teacherResults == nil { loadTeacherResults(from: run) }
+        // Every process must take the same branch (the measurement is collective).
+        if let replicas, !replicas.agree(on: teacherResults == nil ? 0 : 1) { teacherResults = nil }
         if let teacherResults { return teacherResults }
-        progress?.update("evaluating \(teachers.count) teacher\(teachers.count == 1 ? "" : "s") on \(testLoader.dataset.count) test images", force: true)
-        let result = try TeacherEvaluation.measure(teachers, loader: testLoader)
-        try run.writeJSON(result, to: "teachers.json")
+        let writer = (replicas?.rank ?? 0) == 0
+        if writer { progress?.update("evaluating \(teachers.count) teacher\(teachers.count == 1 ? "" : "s") on \(testLoader.dataset.count) test images", force: true) }
+        let result = try TeacherEvaluation.measure(teachers, loader: testLoader, replicas: replicas)
+        if writer { try run.writeJSON(result, to: "teachers.json") }
         teacherResults = result
         return result
     }

@@ -46,17 +46,33 @@ public final class MMKDIteration: DistillationStep {
         return result
     }
 
-    /// Offers a regular batch to the hard buffer (when the buffer is on).
+    /// Offers a regular batch to the hard buffer (when the buffer is on). In a data-parallel step
+    /// the whole batch is offered, every process's slice gathered, so that every process keeps the
+    /// buffer one process would.
     public func offer(_ batch: Batch, studentLogits: Tensor, teacherOutputs: [TeacherOutputs]) {
         guard hyper.useBuffer else { return }
-        buffer.offer(images: batch.images, labels: batch.labels, studentLogits: studentLogits, teacherOutputs: teacherOutputs)
+        guard let group = Replicas.current else {
+            buffer.offer(images: batch.images, labels: batch.labels, studentLogits: studentLogits, teacherOutputs: teacherOutputs)
+            return
+        }
+        let all = { (t: Tensor) in withoutGrad { t.detached().gatheredAcrossReplicas(group) } }
+        buffer.offer(images: all(batch.images), labels: group.gather(batch.labels), studentLogits: all(studentLogits),
+                     cachedBatches: teacherOutputs.flatMap(\.cachedParts).map(all))
     }
 
     /// The meta step on a buffer draw of one batch, or on `current` with the buffer off.
     public func metaStep(current: (images: Tensor, labels: [Int], outputs: [TeacherOutputs]), optimizer: OptimizerDriver<SGD>) {
-        let (images, labels, hard): (Tensor, [Int], [TeacherOutputs])
+        var (images, labels, hard): (Tensor, [Int], [TeacherOutputs])
         if hyper.useBuffer {
             (images, labels, hard) = buffer.sample(config.training.batchSize)
+            if let group = Replicas.current {
+                // Every process drew the same whole batch; each takes its slice.
+                let share = group.share(of: labels.count)
+                let slice = { (t: Tensor) in t.slice(axis: 0, share) }
+                (images, labels, hard) = (slice(images), Array(labels[share]), hard.map {
+                    TeacherOutputs(logits: slice($0.logits), penultimate: slice($0.penultimate), hint: slice($0.hint))
+                })
+            }
         } else {
             (images, labels, hard) = current
         }

@@ -32,10 +32,12 @@ public final class MetaWeightNetwork: Module {
 extension Tensor {
     /// The batch similarity matrix of a feature map `[B, …]`: `G = F·Fᵀ` for the flattened `F` (B × D),
     /// with each row L2-normalised when `normalised` (similarity-preserving KD, the default) or raw
-    /// (the official MMKD code; see DESIGN.md §3.5 on why that never learns).
+    /// (the official MMKD code; see DESIGN.md §3.5 on why that never learns). In a data-parallel
+    /// step (`Replicas.current`) this process's rows of the whole batch's matrix: its slice `[b, …]`
+    /// against every process's, `[b, B]`.
     public func batchSimilarity(normalised: Bool = true) -> Tensor {
         let f = flattened(from: 1)
-        let g = f.matmul(f, transposeOther: true)
+        let g = f.matmul(Replicas.current.map { f.gatheredAcrossReplicas($0) } ?? f, transposeOther: true)
         guard normalised else { return g }
         return g / (g.square().sum(axes: [1], keepDims: true) + 1e-12).sqrt()
     }

@@ -18,6 +18,10 @@ import NN
 ///
 /// The learner's parameters and the optimiser state change during the look-ahead; callers snapshot
 /// and roll back (MMKD's step 9g).
+///
+/// Data-parallel (`Replicas.current`): every gradient of a replicated quantity (parameters, meta
+/// parameters) is averaged over the processes (`Replicas.averaged`, recorded when the graph is), so
+/// that g_j, the adjoints, h and the meta gradients are the whole batch's, exact to second order.
 public struct ReverseHypergradient {
     /// One look-ahead step: the loss at the learner's current parameters, and whether it depends on
     /// the meta parameters at all (the cross-entropy step does not).
@@ -46,11 +50,11 @@ public struct ReverseHypergradient {
             // The newest step is replayed first: its graph is kept even when recomputing, at no
             // cost in peak memory (the replay would rebuild the same graph right away).
             let keep = mode == .exact && (keepGraphs || index == steps.count - 1)
-            let g = gradients(of: step.loss(), wrt: parameters, createGraph: keep, retainGraph: keep)
+            let g = Replicas.averaged(gradients(of: step.loss(), wrt: parameters, createGraph: keep, retainGraph: keep))
             records.append((parameters, keep ? g : []))
             driver.update(learner, gradients: Dictionary(uniqueKeysWithValues: zip(names, g.map { $0.detached() })))
         }
-        var a0 = gradients(of: validation(), wrt: learner.parameters, retainGraph: false)
+        var a0 = Replicas.averaged(gradients(of: validation(), wrt: learner.parameters, retainGraph: false))
         var a1 = a0.map { Tensor.zeros($0.shape) }
         var meta = metaParameters.map { Tensor.zeros($0.shape) }
 
@@ -64,12 +68,12 @@ public struct ReverseHypergradient {
                 var g = record.gradients
                 if g.isEmpty {
                     learner.update(parameters: Dictionary(uniqueKeysWithValues: zip(names, record.parameters)))
-                    g = gradients(of: steps[index].loss(), wrt: record.parameters, createGraph: true)
+                    g = Replicas.averaged(gradients(of: steps[index].loss(), wrt: record.parameters, createGraph: true))
                 }
                 let x = zip(g, v).map { ($0 * $1).sum() }.reduce(Tensor(scalar: 0), +)
                 // The oldest step's h would only update an adjoint nobody reads: ask for ∂X/∂φ alone.
                 let wantH = index > 0
-                let all = gradients(of: x, wrt: (wantH ? record.parameters : []) + (steps[index].dependsOnMeta ? metaParameters : []), retainGraph: false)
+                let all = Replicas.averaged(gradients(of: x, wrt: (wantH ? record.parameters : []) + (steps[index].dependsOnMeta ? metaParameters : []), retainGraph: false))
                 h = wantH ? Array(all.prefix(record.parameters.count)) : []
                 if steps[index].dependsOnMeta { meta = zip(meta, all.dropFirst(wantH ? record.parameters.count : 0)).map { $0 + $1 } }
             case .firstOrder:
@@ -80,7 +84,7 @@ public struct ReverseHypergradient {
                         let eps = 0.01 / norm
                         func metaGradient(at sign: Float) -> [Tensor] {
                             learner.update(parameters: Dictionary(uniqueKeysWithValues: zip(names, zip(record.parameters, v).map { ($0 + $1 * (sign * eps)).detached() })))
-                            return gradients(of: steps[index].loss(), wrt: metaParameters, retainGraph: false)
+                            return Replicas.averaged(gradients(of: steps[index].loss(), wrt: metaParameters, retainGraph: false))
                         }
                         let plus = metaGradient(at: 1), minus = metaGradient(at: -1)
                         meta = zip(meta, zip(plus, minus)).map { $0 + ($1.0 - $1.1) / (2 * eps) }

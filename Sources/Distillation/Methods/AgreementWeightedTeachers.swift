@@ -19,7 +19,7 @@ public struct AgreementWeightedTeachers: DistillationMethod {
     public func terms(_ batch: MethodBatch) -> MethodTerms {
         let (k, n) = (batch.k, batch.labels.count)
         let klMeans = (0..<k).map { batch.klPerSample.slice(axis: 1, $0..<($0 + 1)).mean() }
-        let grads = klMeans.map { gradients(of: $0, wrt: [batch.studentLogits])[0].mean(axes: [0]) }
+        let grads = klMeans.map { wholeBatchMean(gradients(of: $0, wrt: [batch.studentLogits])[0].mean(axes: [0])) }
         let w = TeacherWeighting.agreement(gradients: grads, c: batch.hyper.svmC)
         var terms = MethodTerms(logitTerm: zip(klMeans, w).map { $0 * $1 }.reduce(Tensor(scalar: 0), +),
                                 logitWeights: Tensor(w, shape: [1, k]).expanded(to: [n, k]))
@@ -28,7 +28,7 @@ public struct AgreementWeightedTeachers: DistillationMethod {
             let mse = batch.featureErrors(student: penultimate, teacherMaps: batch.teacherOutputs.map(\.penultimate))
             let mseMeans = (0..<k).map { mse.slice(axis: 1, $0..<($0 + 1)).mean() }
             let fgrads = mseMeans.map { m -> Tensor in
-                let g = gradients(of: m, wrt: [penultimate])[0].mean(axes: [0])
+                let g = wholeBatchMean(gradients(of: m, wrt: [penultimate])[0].mean(axes: [0]))
                 return g / (g.square().sum() + 1e-12).sqrt()
             }
             let wf = TeacherWeighting.agreement(gradients: fgrads, c: batch.hyper.svmC)
@@ -36,5 +36,13 @@ public struct AgreementWeightedTeachers: DistillationMethod {
             terms.featureWeights = Tensor(wf, shape: [1, k]).expanded(to: [n, k])
         }
         return terms
+    }
+
+    /// `g`, this process's mean over its samples of the gradient of its slice's mean loss, as the
+    /// whole batch's: in a data-parallel step of R equal slices, the whole batch's loss has 1/R of
+    /// each slice's gradient per sample and the mean runs over R times the samples, so Σ_ranks g / R².
+    func wholeBatchMean(_ g: Tensor) -> Tensor {
+        guard let group = Replicas.current else { return g }
+        return g.summedAcrossReplicas(group).scaled(by: 1 / Float(group.size * group.size))
     }
 }

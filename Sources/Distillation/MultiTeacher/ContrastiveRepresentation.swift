@@ -64,12 +64,17 @@ public final class ContrastiveRepresentation: Module {
         }
     }
 
-    /// The CRD loss of a batch (`indices`: training-set positions), then the memory update.
+    /// The CRD loss of a batch (`indices`: training-set positions), then the memory update. In a
+    /// data-parallel step, `indices` are this process's slice; the memories move with the whole
+    /// batch's embeddings (gathered), as in one process.
     public func loss(student: Tensor, teacher: Tensor, indices: [Int]) -> Tensor {
         let (loss, vs, vt) = score(student: student, teacher: teacher, indices: indices)
         withoutGrad {
-            memoryStudent = updated(memoryStudent, rows: indices, with: vs.detached())
-            memoryTeacher = updated(memoryTeacher, rows: indices, with: vt.detached())
+            let group = Replicas.current
+            let rows = group.map { $0.gather(indices) } ?? indices
+            let all = { (v: Tensor) in group.map { v.detached().gatheredAcrossReplicas($0) } ?? v.detached() }
+            memoryStudent = updated(memoryStudent, rows: rows, with: all(vs))
+            memoryTeacher = updated(memoryTeacher, rows: rows, with: all(vt))
             step = step + 1
         }
         return loss
@@ -81,13 +86,18 @@ public final class ContrastiveRepresentation: Module {
                      "CRD: pooled features [B, D] for \(indices.count) samples, got \(student.shape) and \(teacher.shape)")
         func unit(_ x: Tensor) -> Tensor { x / (x.square().sum(axes: [1], keepDims: true) + 1e-24).sqrt() }
         let vs = unit(embedStudent(student)), vt = unit(embedTeacher(teacher.detached()))
-        let contrast = contrastIndices(indices)
+        // In a data-parallel step: the whole batch's draws (one process's), this process's rows of them.
+        let group = Replicas.current
+        let contrast = group.map { g in Array(contrastIndices(g.gather(indices))[g.share(of: indices.count * g.size)]) } ?? contrastIndices(indices)
         let n = Float(labels.count), t = temperature
         // Student embeddings against the teacher memory, and the teacher's against the student memory.
         let scoreS = (Tensor.rowDots(memoryTeacher, contrast, vs) / t).exp()
         let scoreT = (Tensor.rowDots(memoryStudent, contrast, vt) / t).exp()
         if normalisers.scalars[0] < 0 {
-            withoutGrad { normalisers = Tensor([scoreS.mean().item * n, scoreT.mean().item * n], shape: [2]) }
+            // The whole batch's mean score (the mean of the processes' equal slices' means).
+            var means = [Double(scoreS.mean().item), Double(scoreT.mean().item)]
+            if let group { means = group.sum(means).map { $0 / Double(group.size) } }
+            withoutGrad { normalisers = Tensor([Float(means[0]) * n, Float(means[1]) * n], shape: [2]) }
         }
         let z = normalisers.scalars
         return (nce(scoreS / z[0]) + nce(scoreT / z[1]), vs, vt)

@@ -6,7 +6,8 @@ import NN
 /// of flattened maps is embedded (query for student stages, key for teacher stages: linear → ReLU →
 /// linear, L2-normalised); softmax over teacher stages of query·key gives w_bij; each (i, j) pair has
 /// its own projection (1×1 → BN → ReLU → 3×3 → BN → ReLU → 1×1, width 2·C_t) of the student map,
-/// pooled to the smaller size; the loss is Σ_b Σ_ij w_bij · MSE_bij / (B · student stages).
+/// pooled to the smaller size; the loss is Σ_b Σ_ij w_bij · MSE_bij / (B · student stages). In a
+/// data-parallel step the similarities are the whole batch's (`Replicas.current`).
 public final class CrossLayerAttention: Module {
     /// linear → ReLU → linear, then rows L2-normalised.
     public final class Embedding: Module {
@@ -41,8 +42,14 @@ public final class CrossLayerAttention: Module {
         precondition(student.count == queries.count && teacher.count == keys.count,
                      "SemCKD: \(student.count)/\(teacher.count) stages for \(queries.count)/\(keys.count)")
         let b = student[0].shape[0]
-        precondition(b == batchSize, "SemCKD: batch of \(b), the attention was built for batches of \(batchSize)")
-        func similarity(_ f: Tensor) -> Tensor { let flat = f.reshaped([b, f.count / b]); return flat.matmul(flat, transposeOther: true) }
+        // In a data-parallel step this process's rows `[b, B]` of the whole batch's similarities
+        // (every process's maps gathered; differentiably for the student's).
+        let group = Replicas.current
+        precondition(b * (group?.size ?? 1) == batchSize, "SemCKD: batch of \(b * (group?.size ?? 1)), the attention was built for batches of \(batchSize)")
+        func similarity(_ f: Tensor) -> Tensor {
+            let flat = f.reshaped([b, f.count / b])
+            return flat.matmul(group.map { flat.gatheredAcrossReplicas($0) } ?? flat, transposeOther: true)
+        }
         let q = zip(queries, student).map { $0(similarity($1)) }
         let k = zip(keys, teacher).map { $0(similarity($1.detached())) }
         var total = Tensor(scalar: 0)

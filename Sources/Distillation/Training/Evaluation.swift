@@ -11,22 +11,24 @@ public struct EvaluationResult: Codable, Sendable, Equatable {
 }
 
 public enum Evaluation {
-    /// Evaluates in eval mode without gradients; restores the model's previous mode.
-    public static func evaluate(_ model: any FeatureClassifier, loader: BatchLoader) throws -> EvaluationResult {
+    /// Evaluates in eval mode without gradients; restores the model's previous mode. With
+    /// `replicas`, each process evaluates every `size`-th batch (from its rank on) and the counts are
+    /// summed, so every process returns the whole loader's result.
+    public static func evaluate(_ model: any FeatureClassifier, loader: BatchLoader, replicas: (any ReplicaGroup)? = nil) throws -> EvaluationResult {
         let wasTraining = model.isTraining
         model.eval()
         defer { model.train(wasTraining) }
-        var top1 = 0, top5 = 0, count = 0
-        var loss = 0.0
-        let it = loader.batches(epoch: 0)
+        var sums = [0.0, 0.0, 0.0, 0.0]  // top-1, top-5, count, loss
+        let it = loader.batches(epoch: 0, startingAt: replicas?.rank ?? 0, stride: replicas?.size ?? 1)
         while let batch = try it.next() {
             let logits = withoutGrad { model(batch.images) }
-            loss += Double(withoutGrad { crossEntropy(logits, labels: batch.labels, reduction: .sum) }.item)
+            sums[3] += Double(withoutGrad { crossEntropy(logits, labels: batch.labels, reduction: .sum) }.item)
             let (c1, c5) = correct(logits, batch.labels)
-            top1 += c1; top5 += c5; count += batch.labels.count
+            sums[0] += Double(c1); sums[1] += Double(c5); sums[2] += Double(batch.labels.count)
         }
-        return EvaluationResult(top1: 100 * Double(top1) / Double(max(count, 1)), top5: 100 * Double(top5) / Double(max(count, 1)),
-                                loss: loss / Double(max(count, 1)), count: count)
+        if let replicas { sums = replicas.sum(sums) }
+        let n = max(sums[2], 1)
+        return EvaluationResult(top1: 100 * sums[0] / n, top5: 100 * sums[1] / n, loss: sums[3] / n, count: Int(sums[2]))
     }
 
     /// Correct predictions at top-1 and top-5 in a batch of logits, by the rank of the target's logit

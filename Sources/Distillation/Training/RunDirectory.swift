@@ -1,7 +1,8 @@
 import Engine
 import Foundation
 
-/// A run's folder: `config.json`, `metrics.jsonl` (one JSON object per epoch), `summary.md`,
+/// A run's folder: `config.json`, `metrics.jsonl` (one JSON object per epoch), `steps.jsonl` (one
+/// per training step: epoch, batch, loss and its terms), `summary.md`,
 /// checkpoints (`best.safetensors`, `last.safetensors`) and `resume.safetensors`. Files are replaced
 /// atomically; metrics lines are appended whole.
 public struct RunDirectory: Sendable {
@@ -51,10 +52,11 @@ public struct RunDirectory: Sendable {
     }
 
     /// Appends one JSON line to `metrics.jsonl`.
-    public func appendMetrics(_ entry: [String: Any]) throws {
-        var line = try JSONSerialization.data(withJSONObject: entry, options: [.sortedKeys])
-        line.append(0x0A)
-        try AtomicFile.append(line, to: file("metrics.jsonl"))
+    public func appendMetrics(_ entry: [String: Any]) throws { try appendLines([entry], to: "metrics.jsonl") }
+
+    /// Appends JSON lines to the file `name` (one object per line), in one write.
+    public func appendLines(_ entries: [[String: Any]], to name: String) throws {
+        try AtomicFile.append(try Self.jsonLines(entries), to: file(name))
     }
 
     /// Rewrites the run's TensorBoard event file from `metrics.jsonl` (see `TensorBoardLog`).
@@ -65,20 +67,34 @@ public struct RunDirectory: Sendable {
     }
 
     /// The metrics lines written so far (for resuming: lines of epochs not yet finished are dropped).
-    public func metrics() -> [[String: Any]] {
-        guard let text = try? String(contentsOf: file("metrics.jsonl"), encoding: .utf8) else { return [] }
+    public func metrics() -> [[String: Any]] { lines(of: "metrics.jsonl") }
+
+    /// The JSON lines of the file `name` (`metrics.jsonl`, `steps.jsonl`), or none.
+    public func lines(of name: String) -> [[String: Any]] {
+        guard let text = try? String(contentsOf: file(name), encoding: .utf8) else { return [] }
         return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
     }
 
-    /// Drops the metrics lines of epochs after `epoch` (a resumed run's unfinished ones).
+    /// Drops the lines of `metrics.jsonl` and `steps.jsonl` of epochs after `epoch` (a resumed run's
+    /// unfinished ones).
     public func keepMetrics(throughEpoch epoch: Int) throws {
-        try replaceMetrics(metrics().filter { ($0["epoch"] as? Int).map { $0 <= epoch } ?? false })
+        for name in ["metrics.jsonl", "steps.jsonl"] where FileManager.default.fileExists(atPath: file(name).path) {
+            try replaceLines(of: name, with: lines(of: name).filter { ($0["epoch"] as? Int).map { $0 <= epoch } ?? false })
+        }
     }
 
     /// Rewrites `metrics.jsonl` with the given lines (atomically).
-    public func replaceMetrics(_ entries: [[String: Any]]) throws {
+    public func replaceMetrics(_ entries: [[String: Any]]) throws { try replaceLines(of: "metrics.jsonl", with: entries) }
+
+    /// Rewrites the file `name` with the given JSON lines (atomically).
+    public func replaceLines(of name: String, with entries: [[String: Any]]) throws {
+        try AtomicFile.write(try Self.jsonLines(entries), to: file(name))
+    }
+
+    /// One JSON object per line, keys sorted.
+    static func jsonLines(_ entries: [[String: Any]]) throws -> Data {
         var data = Data()
         for e in entries { data.append(try JSONSerialization.data(withJSONObject: e, options: [.sortedKeys])); data.append(0x0A) }
-        try AtomicFile.write(data, to: file("metrics.jsonl"))
+        return data
     }
 }

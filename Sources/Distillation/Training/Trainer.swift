@@ -12,6 +12,14 @@ import NN
 /// from `resume.safetensors` (written at the end of every epoch) ends bit-identical to an
 /// uninterrupted one: initialisation, batch order and augmentation are all seeded, and the step
 /// saves its own state with the loop's.
+///
+/// Data-parallel (`replicas`, the processes of an `mpirun` job): every process runs this loop on
+/// an equal slice of every batch (its loader's `share`), within `Replicas.with(replicas)`, so that
+/// batch norm uses the whole batch's statistics and gradients are averaged over the processes; the
+/// result is that of one process with the whole batch, up to the order of floating-point sums.
+/// Losses and accuracies are summed over the processes; evaluation is split over them; rank 0
+/// alone writes the run's files; after every epoch the processes compare a hash of their
+/// parameters and stop if they differ.
 public final class Trainer {
     public let configuration: any RunConfiguration
     public let run: RunDirectory
@@ -23,6 +31,10 @@ public final class Trainer {
     public private(set) var nextEpoch = 0
     public private(set) var bestTop1 = 0.0
     let schedule: MultiStepLR
+    /// The processes of a data-parallel run, or nil for one process.
+    public let replicas: (any ReplicaGroup)?
+    /// Whether this process writes the run's files (rank 0, or a process on its own).
+    public var isWriter: Bool { (replicas?.rank ?? 0) == 0 }
 
     public var training: TrainingConfiguration { configuration.training }
     /// The network evaluated and checkpointed.
@@ -30,8 +42,13 @@ public final class Trainer {
 
     /// A loop for `step`; with `resume`, continues from the run directory's resume file if there is
     /// one, else starts afresh (writing `config.json`, dropping old metrics).
+    /// With `replicas`, `trainLoader` must load this process's share of every batch, and every
+    /// batch must split equally over the processes (else `TrainingError.unevenShares`).
     public init(configuration: any RunConfiguration, run: RunDirectory, step: any TrainingStep, trainLoader: BatchLoader,
-                testLoader: BatchLoader, classNames: [String], resume: Bool) throws {
+                testLoader: BatchLoader, classNames: [String], resume: Bool, replicas: (any ReplicaGroup)? = nil) throws {
+        let replicas = replicas.flatMap { $0.size > 1 ? $0 : nil }
+        if let replicas { try Trainer.checkShares(of: trainLoader, over: replicas) }
+        self.replicas = replicas
         self.configuration = configuration
         self.run = run
         self.step = step
@@ -44,11 +61,30 @@ public final class Trainer {
         if resume, FileManager.default.fileExists(atPath: run.file("resume.safetensors").path) {
             try loadResumeState()
         } else {
-            if resume, FileManager.default.fileExists(atPath: run.file("config.json").path) {
+            if resume, FileManager.default.fileExists(atPath: run.file("config.json").path), isWriter {
                 FileHandle.standardError.write(Data("note: \(run.url.path) holds no resume file (the earlier run ended before its first epoch did); starting from epoch 1\n".utf8))
             }
-            try run.writeJSON(configuration, to: "config.json")
-            try? FileManager.default.removeItem(at: run.file("metrics.jsonl"))
+            if isWriter {
+                try run.writeJSON(configuration, to: "config.json")
+                try? FileManager.default.removeItem(at: run.file("metrics.jsonl"))
+                try? FileManager.default.removeItem(at: run.file("steps.jsonl"))
+            }
+        }
+    }
+
+    /// Throws unless every batch of `loader` splits into `replicas.size` equal shares and the
+    /// loader takes this process's.
+    static func checkShares(of loader: BatchLoader, over replicas: any ReplicaGroup) throws {
+        let (b, r) = (loader.batchSize, replicas.size)
+        guard b % r == 0 else {
+            throw TrainingError.unevenShares(reason: "--batch-size \(b) does not split equally over \(r) processes; use a multiple of \(r)")
+        }
+        let last = loader.dropLast ? 0 : loader.dataset.count % b
+        guard last % r == 0 else {
+            throw TrainingError.unevenShares(reason: "the last batch of every epoch holds \(last) of the \(loader.dataset.count) training images, which do not split equally over \(r) processes; choose --train-limit (or --batch-size) so that it does")
+        }
+        guard loader.share == (replicas.rank, r) else {
+            throw TrainingError.unevenShares(reason: "the training loader takes part \(loader.share.part) of \(loader.share.parts), not this process's (\(replicas.rank) of \(r))")
         }
     }
 
@@ -59,7 +95,7 @@ public final class Trainer {
         for (name, state) in optimizer.states.sorted(by: { $0.key < $1.key }) {
             if let b = state.momentumBuffer { tensors.append(("optimizer." + name + ".momentum_buffer", b)) }
         }
-        var metadata = ["next_epoch": "\(nextEpoch)", "best_top1": "\(bestTop1)",
+        var metadata = ["next_epoch": "\(nextEpoch)", "best_top1": "\(bestTop1)", "processes": "\(replicas?.size ?? 1)",
                         "config": String(decoding: try JSONEncoder().encode(configuration), as: UTF8.self)]
         let own = try step.resumeState()
         tensors += own.tensors
@@ -77,6 +113,10 @@ public final class Trainer {
             let differences = configuration.differences(from: configJSON)
             let what = differences.isEmpty ? "another configuration (\(configJSON))" : "other settings: " + differences.joined(separator: ", ")
             throw TrainingError.resumeMismatch(path: url.path, reason: "it was written by a run with \(what); use the same settings, another --name, or drop --resume")
+        }
+        if let replicas, contents.metadata["processes"].flatMap(Int.init).map({ $0 != replicas.size }) ?? (replicas.size > 1), isWriter {
+            let before = contents.metadata["processes"] ?? "1"
+            FileHandle.standardError.write(Data("note: resuming with \(replicas.size) processes a run written by \(before); from here results agree with an uninterrupted run up to the order of floating-point sums, not bit for bit\n".utf8))
         }
         let prefix = step.resumePrefix + "."
         var learnerState: [String: Tensor] = [:]
@@ -98,6 +138,7 @@ public final class Trainer {
     /// Runs the remaining epochs (all, or `stopAfter` of them); returns the last test result.
     @discardableResult
     public func train(progress: ProgressLine? = ProgressLine(), stopAfter: Int? = nil) throws -> EvaluationResult? {
+        let progress = isWriter ? progress : nil
         var last: EvaluationResult? = nil
         let t = training
         let end = stopAfter.map { min(t.epochs, nextEpoch + $0) } ?? t.epochs
@@ -112,22 +153,33 @@ public final class Trainer {
             step.learner.train()
             step.beginEpoch()
             let start = Date()
+            let trafficBefore = replicas?.traffic
             var seen = 0, correct = 0
             var lossSum = 0.0
             var termSums: [(key: String, sum: Double)] = []
+            var steps: [[String: Any]] = []
             let iterator = trainLoader.batches(epoch: epoch)
             var batchIndex = 0
             while let batch = try iterator.next() {
                 // Dropout masks from a stream of this batch's own, so that a resumed run draws what an uninterrupted one drew.
                 let result = try DropoutNoise.with(seed: Trainer.dropoutSeed(t.seed, epoch: epoch, batch: batchIndex)) {
-                    try step.run(batch, index: batchIndex, batches: batches, epoch: epoch, optimizer: &optimizer)
+                    try Replicas.with(replicas) {
+                        try step.run(batch, index: batchIndex, batches: batches, epoch: epoch, optimizer: &optimizer)
+                    }
                 }
-                let n = Double(batch.labels.count)
-                seen += batch.labels.count
-                correct += Evaluation.correct(result.logits, batch.labels).top1
-                lossSum += Double(result.loss) * n
+                // This batch's images, correct predictions, loss and terms, over every process.
+                var sums = [Double(batch.labels.count), Double(Evaluation.correct(result.logits, batch.labels).top1), Double(result.loss)]
+                    + result.terms.map { Double($0.value) }
+                if let replicas { sums = replicas.sum(sums) }
+                let n = sums[0], meanOf = { (sum: Double) in sum / Double(self.replicas?.size ?? 1) }
+                seen += Int(n)
+                correct += Int(sums[1])
+                lossSum += meanOf(sums[2]) * n
                 if termSums.isEmpty { termSums = result.terms.map { ($0.key, 0) } }
-                for (i, term) in result.terms.enumerated() { termSums[i].sum += Double(term.value) * n }
+                for i in termSums.indices { termSums[i].sum += meanOf(sums[3 + i]) * n }
+                var entry: [String: Any] = ["epoch": epoch + 1, "batch": batchIndex + 1, "lr": Double(lr), "loss": meanOf(sums[2])]
+                for (i, term) in termSums.enumerated() { entry[term.key] = meanOf(sums[3 + i]) }
+                steps.append(entry)
                 batchIndex += 1
                 let elapsed = Date().timeIntervalSince(start)
                 let rate = Double(seen) / max(elapsed, 1e-9)
@@ -139,21 +191,24 @@ public final class Trainer {
                                         100 * Double(correct) / Double(seen), lr, detail, ProgressLine.duration(remaining)))
             }
             let trainSeconds = Date().timeIntervalSince(start)
+            let trafficAfter = replicas?.traffic
             // A finite loss can still leave infinite or NaN weights (a diverging learning rate):
             // those must never replace a finite checkpoint.
             // (Within the epoch, such weights make the next batch's loss non-finite, which stops the run.)
             if let bad = try (step.learner.stateDict + step.resumeState().tensors).first(where: { $0.1.scalars.contains { !$0.isFinite } }) {
                 throw TrainingError.nonFiniteParameter(epoch: epoch, batch: batchIndex - 1, name: bad.0)
             }
-            let result = try Evaluation.evaluate(step.model, loader: testLoader)
+            if let replicas {
+                let hash = try Trainer.parameterHash(step.learner.stateDict + step.resumeState().tensors)
+                let all = replicas.gather([Int(bitPattern: UInt(hash))])
+                guard all.allSatisfy({ $0 == all[0] }) else { throw TrainingError.replicasDiverged(epoch: epoch, hashes: all) }
+            }
+            let result = try Evaluation.evaluate(step.model, loader: testLoader, replicas: replicas)
             last = result
             nextEpoch = epoch + 1
             let improved = result.top1 > bestTop1
             if improved { bestTop1 = result.top1 }
             let epochMetadata = metadata.merging(["epoch": "\(nextEpoch)", "top1": String(format: "%.2f", result.top1)]) { $1 }
-            try ModelCheckpoint.save(step.model, metadata: epochMetadata, to: run.file("last.safetensors"))
-            if improved { try ModelCheckpoint.save(step.model, metadata: epochMetadata, to: run.file("best.safetensors")) }
-            try step.saveEpochFiles(in: run, metadata: epochMetadata)
             let d = Double(max(seen, 1))
             var entry: [String: Any] = [
                 "epoch": nextEpoch, "lr": Double(lr), "train_loss": lossSum / d, "train_top1": 100 * Double(correct) / d,
@@ -161,17 +216,41 @@ public final class Trainer {
                 "images_per_s": Double(seen) / trainSeconds, "seconds": Date().timeIntervalSince(start),
             ]
             for term in termSums { entry[term.key] = term.sum / d }
+            if let replicas, let before = trafficBefore, let after = trafficAfter {
+                // What this process sent to the others during the epoch's training, and the time it spent in those calls.
+                entry["processes"] = replicas.size
+                entry["sent_bytes_per_step"] = Double(after.bytes - before.bytes) / Double(max(batchIndex, 1))
+                entry["communication_seconds"] = after.seconds - before.seconds
+            }
             entry.merge(step.epochMetrics()) { a, _ in a }
-            try run.appendMetrics(entry)
-            try run.writeTensorBoardLog()
-            try saveResumeState()
+            if isWriter {
+                try ModelCheckpoint.save(step.model, metadata: epochMetadata, to: run.file("last.safetensors"))
+                if improved { try ModelCheckpoint.save(step.model, metadata: epochMetadata, to: run.file("best.safetensors")) }
+                try step.saveEpochFiles(in: run, metadata: epochMetadata)
+                try run.appendLines(steps, to: "steps.jsonl")
+                try run.appendMetrics(entry)
+                try run.writeTensorBoardLog()
+                try saveResumeState()
+            }
             progress?.update(String(format: "%@epoch %d/%d done  train %.2f%%  test top-1 %.2f%% top-5 %.2f%%  best %.2f%%  %.0f img/s%@",
                                     label, nextEpoch, t.epochs, 100 * Double(correct) / d, result.top1, result.top5, bestTop1,
                                     Double(seen) / trainSeconds, step.epochSummary()), force: true)
             progress?.finish()
         }
-        try writeSummary()
+        if isWriter { try writeSummary() }
         return last
+    }
+
+    /// FNV-1a over the names and float bits of `tensors`: equal on every process while the
+    /// replicas agree.
+    static func parameterHash(_ tensors: [(String, Tensor)]) -> UInt64 {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        func mix(_ byte: UInt8) { h = (h ^ UInt64(byte)) &* 0x100_0000_01B3 }
+        for (name, t) in tensors {
+            for b in name.utf8 { mix(b) }
+            for v in t.scalars { var bits = v.bitPattern; for _ in 0..<4 { mix(UInt8(bits & 0xFF)); bits >>= 8 } }
+        }
+        return h
     }
 
     /// The seed of the dropout masks of one batch: the run's seed, the epoch and the batch mixed
@@ -190,7 +269,7 @@ public final class Trainer {
         let t = training
         var text = step.summaryHeading(t)
         text += "Epochs \(nextEpoch)/\(t.epochs), batch \(t.batchSize), lr \(t.learningRate) (×\(t.lrDecay) at \(t.milestones)), momentum \(t.momentum)"
-        text += "\(t.nesterov ? " Nesterov" : ""), weight decay \(t.weightDecay), seed \(t.seed)\(t.trainLimit.map { ", \($0) training images" } ?? "")\(t.testLimit.map { ", tested on the first \($0) test images only" } ?? ""). "
+        text += "\(t.nesterov ? " Nesterov" : ""), weight decay \(t.weightDecay), seed \(t.seed)\(t.trainLimit.map { ", \($0) training images" } ?? "")\(t.testLimit.map { ", tested on the first \($0) test images only" } ?? "")\(t.augment ? "" : ", no augmentation"). "
         text += step.summaryDetails()
         text += "\n\n"
         if let lastRow = rows.last {
@@ -212,17 +291,20 @@ public final class Trainer {
 
 extension Trainer {
     /// Supervised training of `config.arch` from scratch on `config.data`.
-    public static func supervised(_ config: TrainingConfiguration, run: RunDirectory, resume: Bool) throws -> Trainer {
+    /// With `replicas` (a data-parallel run), this process's share of every batch.
+    public static func supervised(_ config: TrainingConfiguration, run: RunDirectory, resume: Bool,
+                                  replicas: (any ReplicaGroup)? = nil) throws -> Trainer {
         let spec = try DatasetSpec(parsing: config.data)
         let (trainSet, testSet) = try spec.load()
         let train = config.trainingImages(trainSet)
         let trainLoader = BatchLoader(dataset: train, batchSize: config.batchSize, shuffle: true, dropLast: false,
-                                      pipeline: spec.pipeline(train: true), seed: config.seed, workers: config.loaderThreads)
+                                      pipeline: spec.pipeline(train: config.augment), seed: config.seed, workers: config.loaderThreads,
+                                      share: replicas.map { ($0.rank, $0.size) } ?? (0, 1))
         let testLoader = BatchLoader(dataset: config.testImages(testSet), batchSize: 256, shuffle: false, dropLast: false,
                                      pipeline: spec.pipeline(train: false), seed: 0, workers: config.loaderThreads)
         Initialization.seed(config.seed)
         let model = try ModelZoo.make(config.arch, classes: trainSet.classCount)
         return try Trainer(configuration: config, run: run, step: SupervisedStep(model: model), trainLoader: trainLoader,
-                           testLoader: testLoader, classNames: trainSet.classNames, resume: resume)
+                           testLoader: testLoader, classNames: trainSet.classNames, resume: resume, replicas: replicas)
     }
 }

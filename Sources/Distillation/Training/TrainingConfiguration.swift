@@ -19,12 +19,15 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public var trainLimit: Int?
     /// Test images evaluated: the first this many of the test split (nil: all), for quick runs.
     public var testLimit: Int?
+    /// Whether training images are augmented (the data set's random crops and flips); without, they
+    /// go through the test pipeline. Saved only when off, so earlier files read as on.
+    public var augment = true
 
     public init(arch: String, data: String) { self.arch = arch; self.data = data }
 
     enum CodingKeys: String, CodingKey {
         case arch, data, epochs, batchSize, learningRate, milestones, lrDecay, momentum, weightDecay, nesterov, seed, loaderThreads
-        case trainLimit, testLimit
+        case trainLimit, testLimit, augment
         /// What `lrDecay` was called in the files of earlier versions (read, never written).
         case legacyLRDecay = "gamma"
     }
@@ -45,6 +48,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         loaderThreads = try c.decode(Int.self, forKey: .loaderThreads)
         trainLimit = try c.decodeIfPresent(Int.self, forKey: .trainLimit)
         testLimit = try c.decodeIfPresent(Int.self, forKey: .testLimit)
+        augment = try c.decodeIfPresent(Bool.self, forKey: .augment) ?? true
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -55,6 +59,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         try c.encode(weightDecay, forKey: .weightDecay); try c.encode(nesterov, forKey: .nesterov); try c.encode(seed, forKey: .seed)
         try c.encode(loaderThreads, forKey: .loaderThreads)
         try c.encodeIfPresent(trainLimit, forKey: .trainLimit); try c.encodeIfPresent(testLimit, forKey: .testLimit)
+        if !augment { try c.encode(augment, forKey: .augment) }
     }
 
     /// The images trained on each epoch: all of `trainSet`, or a seeded subset of `trainLimit`.

@@ -5,6 +5,10 @@ public enum TrainingError: Error, CustomStringConvertible {
     case resumeMismatch(path: String, reason: String)
     case runInUse(path: String, holder: String)
     case runDirectory(path: String, reason: String)
+    /// A data-parallel run that cannot split its batches equally over its processes.
+    case unevenShares(reason: String)
+    /// The processes of a data-parallel run no longer hold the same parameters.
+    case replicasDiverged(epoch: Int, hashes: [Int])
 
     public var description: String {
         switch self {
@@ -16,6 +20,9 @@ public enum TrainingError: Error, CustomStringConvertible {
         case let .runInUse(path, holder):
             return "\(path): the run is in use by \(holder); wait for it to end, or choose another --name"
         case let .runDirectory(path, reason): return "\(path): cannot use the run directory: \(reason)"
+        case let .unevenShares(reason): return "data-parallel run: \(reason)"
+        case let .replicasDiverged(epoch, hashes):
+            return "data-parallel run: after epoch \(epoch + 1) the processes hold different parameters (hashes by rank: \(hashes.map { String(UInt(bitPattern: $0), radix: 16) }.joined(separator: ", "))); the run stops, its last checkpoints are those of the epoch before"
         }
     }
 }

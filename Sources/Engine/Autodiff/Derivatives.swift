@@ -156,6 +156,16 @@ enum Derivatives {
         { g, _, _ in [Tensor.rowDots(table, rows, g)] }
     }
 
+    // MARK: - Across the processes of a data-parallel run (`ReplicaGroup`)
+
+    /// `Σ_ranks x` → Σ_ranks g (every process's loss reads the sum)
+    static func crossReplicaSum(_ group: any ReplicaGroup) -> Rule { { g, _, _ in [g.summedAcrossReplicas(group)] } }
+
+    /// `concat_ranks(x)` along axis 0 → this process's rows of Σ_ranks g
+    static func crossReplicaGather(_ group: any ReplicaGroup, rows: Int) -> Rule {
+        { g, _, _ in [g.summedAcrossReplicas(group).slice(axis: 0, group.rank * rows ..< (group.rank + 1) * rows)] }
+    }
+
     // MARK: - Softmax
 
     /// `softmax(x, axis)` → out·(g − Σ_axis g·out)

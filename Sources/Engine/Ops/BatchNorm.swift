@@ -35,6 +35,7 @@ extension Tensor {
     /// recorded as ops whose derivative is the composite formula (`withCompositeDerivative`).
     public func batchNormTraining(weight: Tensor, bias: Tensor, eps: Float = 1e-5,
                                   fusedReLU: Bool = false) -> (output: Tensor, mean: Tensor, variance: Tensor) {
+        if let group = Replicas.current { return batchNormTraining(across: group, weight: weight, bias: bias, eps: eps, fusedReLU: fusedReLU) }
         let (format, layout) = channelFormat()
         let c = layout.c
         precondition(weight.shape == [c] && bias.shape == [c], "batchNorm: weight \(weight.shape) / bias \(bias.shape), expected [\(c)]")
@@ -55,6 +56,27 @@ extension Tensor {
         let y = Tensor.recorded(fusedReLU ? "batchNormReLU" : "batchNorm", storage: out, format: format,
                                 inputs: [self, weight, bias], backward: Derivatives.batchNorm(self, weight, saved))
         return (y, Tensor(storage: mean, shape: [c]), Tensor(storage: variance, shape: [c]))
+    }
+
+    /// Synchronised batch norm: training-mode batch norm whose statistics are those of the whole
+    /// batch, every process of `group` holding an equal slice of it, as one process with
+    /// the whole batch computes them up to the order of the sums. Written with differentiable ops
+    /// (the per-channel sums are summed across the group), so its derivatives of every order follow
+    /// from the table, the cross-process sums included. Returns the output and the whole batch's
+    /// mean and biased variance (constants).
+    func batchNormTraining(across group: any ReplicaGroup, weight: Tensor, bias: Tensor, eps: Float,
+                           fusedReLU: Bool) -> (output: Tensor, mean: Tensor, variance: Tensor) {
+        let c = shape[1]
+        precondition(weight.shape == [c] && bias.shape == [c], "batchNorm: weight \(weight.shape) / bias \(bias.shape), expected [\(c)]")
+        let axes = channelAxes, broadcast = channelBroadcastShape
+        let total = Float(count / c * group.size)
+        precondition(total > 1, "batchNorm: expected more than one value per channel in training mode, got \(total) over the group")
+        let mean = sum(axes: axes).summedAcrossReplicas(group).scaled(by: 1 / total)
+        let centered = self - mean.reshaped(broadcast)
+        let variance = centered.square().sum(axes: axes).summedAcrossReplicas(group).scaled(by: 1 / total)
+        let scale = weight * (variance + eps).rsqrt()
+        let y = centered * scale.reshaped(broadcast) + bias.reshaped(broadcast)
+        return (fusedReLU ? y.relu() : y, mean.detached(), variance.detached())
     }
 
     /// Batch norm's backward by the fused kernels: the gradients of x, γ and β (where `need`) for

@@ -144,7 +144,24 @@ struct DistillBench: ParsableCommand {
         }
         results[2].extras["swift_images_per_s"] = 5 * Double(DistillBenchCases.batch) / period.swiftMedian
         if let t = period.torchMedian { results[2].extras["torch_images_per_s"] = 5 * Double(DistillBenchCases.batch) / t }
+        let traffic = DistillBenchCases.lastWorkload?.traffic ?? [:]
+        if let replicas = ParallelJob.replicas {
+            for (i, kind) in ["ordinary", "meta"].enumerated() {
+                guard let t = traffic[kind], t.steps > 0 else { continue }
+                results[i].extras["processes"] = Double(replicas.size)
+                results[i].extras["sent_bytes_per_step"] = Double(t.bytes) / Double(t.steps)
+                results[i].extras["mpi_seconds_per_step"] = t.seconds / Double(t.steps)
+            }
+        }
+        guard ParallelJob.isWriter else { return }
         BenchReport.print(results)
+        if let replicas = ParallelJob.replicas {
+            for kind in ["ordinary", "meta"] {
+                guard let t = traffic[kind], t.steps > 0 else { continue }
+                print(String(format: "%d processes, %@ step: %.2f MB sent per step by rank 0, %.1f ms per step in MPI calls (waiting included)",
+                             replicas.size, kind, Double(t.bytes) / Double(t.steps) / 1e6, 1e3 * t.seconds / Double(t.steps)))
+            }
+        }
         print(String(format: "amortised: swift %.1f images/s%@; peak RSS swift %.0f MB%@", 5 * Double(DistillBenchCases.batch) / period.swiftMedian,
                      period.torchMedian.map { String(format: ", torch %.1f images/s", 5 * Double(DistillBenchCases.batch) / $0) } ?? "",
                      swiftPeak / 1e6, torchPeak.map { String(format: ", torch %.0f MB", $0 / 1e6) } ?? ""))

@@ -29,11 +29,31 @@ enum DistillBenchCases {
     }
     static let batch = 64, classes = 100, teachers = 3
 
-    /// Everything one configuration's steps need, built once.
+    /// Everything one configuration's steps need, built once. Under `mpirun`, the steps are
+    /// data-parallel over the job's processes (each its slice of the batch of 64), as in training.
     final class Workload {
         let iteration: MMKDIteration
         var optimizer = OptimizerDriver(SGD(learningRate: 0.05, momentum: 0.9, weightDecay: 5e-4, nesterov: true))
         let x: Batch, probe: Tensor
+        let replicas = ParallelJob.replicas
+        /// Per kind of step ("ordinary", "meta"): steps run, bytes this process sent, seconds in MPI.
+        var traffic: [String: (steps: Int, bytes: Int, seconds: Double)] = [:]
+
+        /// `body` within the job's replica group, its communication counted under `kind`.
+        func counted(_ kind: String, _ body: () -> Void) {
+            let before = replicas?.traffic ?? (bytes: 0, seconds: 0)
+            Replicas.with(replicas, body)
+            let after = replicas?.traffic ?? (bytes: 0, seconds: 0)
+            let t = traffic[kind] ?? (0, 0, 0)
+            traffic[kind] = (t.steps + 1, t.bytes + after.bytes - before.bytes, t.seconds + after.seconds - before.seconds)
+        }
+
+        /// This process's slice of a whole batch.
+        static func share(_ b: Batch, _ replicas: (any ReplicaGroup)?) -> Batch {
+            guard let replicas else { return b }
+            let rows = replicas.share(of: b.labels.count)
+            return Batch(images: b.images.slice(axis: 0, rows), labels: Array(b.labels[rows]), indices: Array(b.indices[rows]))
+        }
 
         init(config: String, hypergradient: HypergradientMode, keepGraphs: Bool) {
             let (t, s) = pair(config)!
@@ -42,7 +62,8 @@ enum DistillBenchCases {
             let student = try! ModelZoo.make(s, classes: classes)
             var rng = RandomGenerator(seed: 3)
             let images = Tensor.randomNormal([batch, 3, 32, 32], generator: &rng)
-            x = Batch(images: images, labels: (0..<batch).map { _ in Int(rng.next() % UInt64(classes)) }, indices: Array(0..<batch))
+            let whole = Batch(images: images, labels: (0..<batch).map { _ in Int(rng.next() % UInt64(classes)) }, indices: Array(0..<batch))
+            x = Workload.share(whole, ParallelJob.replicas)
             let probe = images.slice(axis: 0, 0..<2)
             self.probe = probe
             var config = DistillationConfiguration(student: s, data: "synthetic", teachers: [], method: MetaLearnedTeacherWeights())
@@ -59,19 +80,22 @@ enum DistillBenchCases {
             iteration.buffer = HardSampleBuffer(capacity: 256, seed: 1)
             for _ in 0..<(256 / batch) {
                 let images = Tensor.randomNormal([batch, 3, 32, 32], generator: &rng)
-                let fill = Batch(images: images, labels: (0..<batch).map { _ in Int(rng.next() % UInt64(classes)) }, indices: Array(0..<batch))
-                iteration.offer(fill, studentLogits: Tensor.zeros([batch, classes]), teacherOutputs: teachers.map { $0.outputs(images) })
+                let fill = Workload.share(Batch(images: images, labels: (0..<batch).map { _ in Int(rng.next() % UInt64(classes)) }, indices: Array(0..<batch)), replicas)
+                Replicas.with(replicas) {
+                    iteration.offer(fill, studentLogits: Tensor.zeros([fill.labels.count, classes]), teacherOutputs: teachers.map { $0.outputs(fill.images) })
+                }
             }
             ordinary()
+            traffic = [:]
         }
 
         /// An iteration not due for a meta step (index 1 of 5).
         func ordinary() {
-            _ = try! iteration.run(x, index: 1, batches: 5, epoch: 0, optimizer: &optimizer)
+            counted("ordinary") { _ = try! iteration.run(x, index: 1, batches: 5, epoch: 0, optimizer: &optimizer) }
         }
 
         func meta() {
-            iteration.metaStep(current: (x.images, x.labels, []), optimizer: optimizer)
+            counted("meta") { iteration.metaStep(current: (x.images, x.labels, []), optimizer: optimizer) }
             // The meta step frees the teachers' folded weights; the next regular step rebuilds them.
             // A two-image teacher pass charges that rebuild to the meta step.
             for teacher in iteration.teachers { _ = teacher.outputs(probe) }
@@ -79,12 +103,16 @@ enum DistillBenchCases {
     }
 
     /// The ordinary-step and meta-step cases of `config`, sharing one workload.
+    /// The workload of the last `cases` call, once built (for its communication counts).
+    nonisolated(unsafe) static var lastWorkload: Workload?
+
     static func cases(config: String, hypergradient: HypergradientMode, keepGraphs: Bool) -> [BenchCase] {
         var workload: Workload? = nil
         func shared() -> Workload {
             if let workload { return workload }
             let w = Workload(config: config, hypergradient: hypergradient, keepGraphs: keepGraphs)
             workload = w
+            lastWorkload = w
             return w
         }
         let spec: [String: Any] = ["config": config, "warmup": 1]
