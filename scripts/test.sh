@@ -33,6 +33,10 @@ trap 'rm -f "$log" "$portable"' EXIT
 echo "test.sh: the engine's kernel tests again with MMKD_PORTABLE_KERNELS=1"
 MMKD_PORTABLE_KERNELS=1 swift test -c release --skip-build --disable-swift-testing \
     --filter "KernelDispatchTests|KernelOracleTests|BlockedLayoutTests|GradientCheckTests|SecondOrderTests|WinogradTests|ConcurrentOpsTests" 2>&1 | tee "$portable" || status=$?
+# Two "hosts" (network namespaces joined by a veth pair), Open MPI over TCP between them (skips
+# itself, saying why, where namespaces cannot be made).
+echo "test.sh: data-parallel training across two network namespaces"
+scripts/test_multihost.sh .build/release/mmkd || status=$?
 executed=0; skipped=0; failed=0
 for f in "$log" "$portable"; do
     # XCTest's last summary line: "Executed N tests, with [K tests skipped and ]M failures …".
