@@ -159,6 +159,12 @@ final class DataParallelTests: MMKDCommandTestCase {
             for (key, t) in a { XCTAssertEqual(t.scalars.map(\.bitPattern), b[key]!.scalars.map(\.bitPattern), "\(name): \(key)") }
         }
         XCTAssertEqual(try steps("straight").map { $0["loss"] as! Double }, try steps("killed").map { $0["loss"] as! Double })
+        // Resumed by one process, a run written by two says that it now agrees only up to float order.
+        let resumeFile = folder + "/runs/killed/resume.safetensors"
+        XCTAssertTrue(FileManager.default.fileExists(atPath: resumeFile))
+        let more = try runCombined(try process(args + recipe("killed", epochs: 3, batch: 8, lr: "0.05")))
+        XCTAssertEqual(more.status, 0, more.text)
+        XCTAssertTrue(more.text.contains("a run written by 2"), more.text)
     }
 
     /// `mmkd run` on two processes: with `--ranks-per-cell 1` each cell runs on one process (the two

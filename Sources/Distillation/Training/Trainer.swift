@@ -114,9 +114,9 @@ public final class Trainer {
             let what = differences.isEmpty ? "another configuration (\(configJSON))" : "other settings: " + differences.joined(separator: ", ")
             throw TrainingError.resumeMismatch(path: url.path, reason: "it was written by a run with \(what); use the same settings, another --name, or drop --resume")
         }
-        if let replicas, contents.metadata["processes"].flatMap(Int.init).map({ $0 != replicas.size }) ?? (replicas.size > 1), isWriter {
-            let before = contents.metadata["processes"] ?? "1"
-            FileHandle.standardError.write(Data("note: resuming with \(replicas.size) processes a run written by \(before); from here results agree with an uninterrupted run up to the order of floating-point sums, not bit for bit\n".utf8))
+        let writtenBy = contents.metadata["processes"].flatMap(Int.init) ?? 1, now = replicas?.size ?? 1
+        if writtenBy != now, isWriter {
+            FileHandle.standardError.write(Data("note: resuming on \(now) process\(now == 1 ? "" : "es") a run written by \(writtenBy); from here results agree with an uninterrupted run up to the order of floating-point sums, not bit for bit\n".utf8))
         }
         let prefix = step.resumePrefix + "."
         var learnerState: [String: Tensor] = [:]
