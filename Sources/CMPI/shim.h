@@ -48,5 +48,4 @@ static inline int mmkd_mpi_gather_bytes(const void *local, int count, void *all,
 static inline int mmkd_mpi_broadcast_bytes(void *bytes, int count, int root, MPI_Comm comm) {
     return MPI_Bcast(bytes, count, MPI_BYTE, root, comm);
 }
-static inline int mmkd_mpi_barrier(MPI_Comm comm) { return MPI_Barrier(comm); }
 static inline double mmkd_mpi_wtime(void) { return MPI_Wtime(); }

@@ -10,7 +10,7 @@ public final class MPICommunicator: ReplicaGroup, @unchecked Sendable {
     let handle: OpaquePointer
     public let rank: Int
     public let size: Int
-    /// What this process's calls moved and waited, since the group was made (or `resetStatistics`).
+    /// What this process's calls moved and waited, since the group was made.
     public private(set) var statistics = Statistics()
 
     /// Calls, the bytes this process contributed to them, and the seconds spent inside them.
@@ -25,8 +25,6 @@ public final class MPICommunicator: ReplicaGroup, @unchecked Sendable {
         rank = Int(mmkd_mpi_comm_rank(handle))
         size = Int(mmkd_mpi_comm_size(handle))
     }
-
-    public func resetStatistics() { statistics = Statistics() }
 
     public var traffic: (bytes: Int, seconds: Double) { (statistics.bytes, statistics.seconds) }
 
@@ -97,9 +95,6 @@ public final class MPICommunicator: ReplicaGroup, @unchecked Sendable {
         out.withUnsafeMutableBytes { p in call(bytes: Int(count)) { mmkd_mpi_broadcast_bytes(p.baseAddress!, Int32(count), Int32(root), handle) } }
         return out
     }
-
-    /// Waits until every process of the group has called it.
-    public func barrier() { call(bytes: 0) { mmkd_mpi_barrier(handle) } }
 
     /// The processes that passed the same `color`, as a group of their own, ranked by `key` (then
     /// by rank here). Collective over this group.
