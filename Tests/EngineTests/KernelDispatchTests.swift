@@ -15,6 +15,24 @@ final class KernelDispatchTests: XCTestCase {
         }
     }
 
+    /// OpenBLAS runs kernels as wide as the CPU's vector extensions (not the Prescott fallback it
+    /// picks for CPU models newer than itself), and the override does not leak into child processes.
+    func testOpenBLASKernelsMatchTheCPUsVectorExtensions() throws {
+        _ = EngineThreads.configure
+        if let replaced = BLASCore.replaced {
+            XCTAssertNil(getenv("OPENBLAS_CORETYPE"), "the engine's OPENBLAS_CORETYPE (replacing \(replaced)) stays out of the environment")
+        }
+        guard getenv("OPENBLAS_CORETYPE") == nil else { throw XCTSkip("OPENBLAS_CORETYPE is set: the user's choice stands") }
+        let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let level = cpu.contains(" avx512f") && cpu.contains(" avx512bw") && cpu.contains(" avx512dq") && cpu.contains(" avx512vl") ? 3
+            : cpu.contains(" avx2") && cpu.contains(" fma") ? 2 : cpu.contains(" avx") ? 1 : 0
+        let core = BLASCore.name
+        let coreLevel = try XCTUnwrap(BLASCore.vectorLevel(ofCore: core), "OpenBLAS core \(core) is in the table")
+        XCTAssertGreaterThanOrEqual(coreLevel, level, "OpenBLAS runs \(core) on a CPU of vector level \(level)")
+        XCTAssertEqual(BLASCore.core(forVectorLevel: 3), "SkylakeX")
+        XCTAssertNil(BLASCore.vectorLevel(ofCore: "SomeFutureCore"), "an unknown name changes nothing")
+    }
+
     func testBinaryRowsMatchThePlainLoopBitForBit() {
         var g = RandomGenerator(seed: 77)
         let ops: [ElementwiseKernels.Binary] = [.add, .sub, .mul, .div, .maskPositive, .max, .greater]

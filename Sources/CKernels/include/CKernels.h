@@ -54,4 +54,8 @@ void mmkd_winograd_output_gradient(const float *gy, ptrdiff_t n, ptrdiff_t k, pt
 /// 1 when the AVX2 builds of the kernels run, 0 when the portable ones do.
 int mmkd_kernels_use_avx2(void);
 
+/// The widest x86 vector extension this CPU has, by feature (CPUID), not by model number:
+/// 3 AVX-512 (F, BW, DQ, VL), 2 AVX2 with FMA, 1 AVX, 0 none of them (or another architecture).
+int mmkd_cpu_vector_level(void);
+
 #endif
