@@ -106,6 +106,14 @@ struct TorchComparator {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: python)
             process.arguments = [path, specFile.path, outFile.path]
+            // The comparator's OpenBLAS (PyTorch's linear layers) runs the kernel set the engine's does:
+            // where OpenBLAS falls back to Prescott for an unknown CPU model, both sides get the
+            // CPU's own (see `BLASCore`), so the comparison is of the code, not of that fallback.
+            if BLASCore.replaced != nil {
+                var environment = ProcessInfo.processInfo.environment
+                environment["OPENBLAS_CORETYPE"] = BLASCore.name
+                process.environment = environment
+            }
             try process.run()
             process.waitUntilExit()
             if process.terminationStatus == 3 { return .failure(.unavailable("PyTorch is not installed for \(python) (apt-get install python3-torch)")) }
@@ -129,6 +137,9 @@ enum BenchReport {
             let gflops = r.flops.map { String(format: "%9.1f", $0 / r.swiftMedian / 1e9) } ?? ""
             Swift.print("\(r.name.padding(toLength: width, withPad: " ", startingAt: 0))  \(String(format: "%8.3f", r.swiftMedian * 1e3))  \(torch)  \(speed)  \(gflops)")
         }
+        _ = EngineThreads.configure
+        let chosen = BLASCore.replaced.map { " (both sides; OpenBLAS alone chose \($0) on this CPU)" } ?? ""
+        Swift.print("swift: \(Parallel.workers) threads; OpenBLAS kernels \(BLASCore.name)\(chosen)")
     }
 
     /// Writes atomically (temporary file, then rename).
