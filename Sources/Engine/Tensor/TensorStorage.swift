@@ -96,13 +96,29 @@ package enum StoragePool {
 
     /// Large buffers are mapped and unmapped directly, so that a buffer given back really leaves
     /// the process (the C heap would keep it, and reuse it only for sizes it happens to fit).
+    /// Buffers of 2 MiB and more start on a 2 MiB boundary and ask for transparent huge pages
+    /// (`MADV_HUGEPAGE`; Debian's default mode is "madvise"), so that first use costs one page
+    /// fault per 2 MiB instead of 512: on MMKD's vgg13:vgg8 steps, whose phases allocate afresh,
+    /// the kernel's fault handling was an eighth of the time, and the period 13–19% shorter without it,
+    /// at the same peak resident memory. `MMKD_HUGE_PAGES=0` maps them as before (plain pages).
     private static func system(allocate bytes: Int) -> UnsafeMutableRawPointer {
         guard bytes >= 65_536 else { return UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64) }
-        guard let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED else {
+        let huge = bytes >= hugePage && hugePagesWanted
+        let span = huge ? bytes + hugePage : bytes
+        guard let p = mmap(nil, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED else {
             fatalError("StoragePool: cannot map \(bytes) bytes (errno \(errno))")
         }
-        return p
+        guard huge else { return p }
+        // Keep the 2 MiB-aligned `bytes` inside the span; give back the rest on both sides.
+        let head = (hugePage - Int(UInt(bitPattern: p) % UInt(hugePage))) % hugePage
+        if head > 0 { munmap(p, head) }
+        if span - head - bytes > 0 { munmap(p + head + bytes, span - head - bytes) }
+        _ = madvise(p + head, bytes, MADV_HUGEPAGE)  // advice only: without THP, ordinary pages
+        return p + head
     }
+
+    private static let hugePage = 2 << 20
+    private static let hugePagesWanted = ProcessInfo.processInfo.environment["MMKD_HUGE_PAGES"] != "0"
 
     private static func system(free pointer: UnsafeMutableRawPointer, _ bytes: Int) {
         if bytes >= 65_536 { munmap(pointer, bytes) } else { pointer.deallocate() }
