@@ -3,8 +3,10 @@ import NN
 
 extension Tensor {
     /// Channel shuffle of `groups` groups: [N, g·c, H, W] → view [N, g, c, H, W] → swap g and c.
+    /// One group is the identity (this tensor itself, as PyTorch's view of it).
     public func channelShuffled(groups: Int) -> Tensor {
         precondition(rank == 4 && shape[1] % groups == 0, "channel shuffle: \(shape[1]) channels do not split into \(groups) groups")
+        if groups == 1 { return self }
         let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
         return reshaped([n, groups, c / groups, h, w]).permuted([0, 2, 1, 3, 4]).reshaped([n, c, h, w])
     }
