@@ -284,6 +284,17 @@ def case_fn(c):
         b, cin, cout, hw, k, s, p, g = (c[key] for key in ("batch", "in", "out", "hw", "kernel", "stride", "padding", "groups"))
         x = torch.randn(b, cin, hw, hw)
         w = torch.randn(cout, cin // g, k, k) * 0.1
+        if kind == "conv_second_order":
+            # The meta step's path: a weight gradient with its graph, differentiated again.
+            x.requires_grad_()
+            w.requires_grad_()
+            v = torch.randn_like(w)
+
+            def second_order():
+                y = F.conv2d(x, w, None, s, p, 1, g)
+                gw, = torch.autograd.grad((y * y).sum() * 0.5, w, create_graph=True)
+                return torch.autograd.grad((gw * v).sum(), [x, w])
+            return second_order
         y = F.conv2d(x, w, None, s, p, 1, g)
         gy = torch.randn_like(y)
         if kind == "conv_fwd":
@@ -291,6 +302,14 @@ def case_fn(c):
         mask = [True, False, False] if kind == "conv_bwd_data" else [False, True, False]
         # The kernel autograd itself calls for a convolution's backward.
         return lambda: torch.ops.aten.convolution_backward(gy, x, w, None, [s, s], [p, p], [1, 1], False, [0, 0], g, mask)
+    if kind in ("shuffle_fwd", "shuffle_bwd"):
+        x = torch.randn(c["batch"], c["channels"], c["hw"], c["hw"])
+        if kind == "shuffle_fwd":
+            return lambda: channel_shuffle(x, c["groups"])
+        x.requires_grad_()
+        y = channel_shuffle(x, c["groups"])
+        gy = torch.randn_like(y)
+        return lambda: torch.autograd.grad(y, x, gy, retain_graph=True)
     if kind in ("bn_fwd", "bn_bwd"):
         b, ch, hw = c["batch"], c["channels"], c["hw"]
         x = torch.randn(b, ch, hw, hw)
@@ -326,7 +345,7 @@ def main():
     repeats = spec["repeats"]
     out = {}
     for c in spec["cases"]:
-        grad = c["kind"] == "train_step"
+        grad = c["kind"] in ("train_step", "conv_second_order", "shuffle_bwd")
         with torch.set_grad_enabled(grad):
             times = time_calls(case_fn(c), 3, repeats)
         out[c["name"]] = times

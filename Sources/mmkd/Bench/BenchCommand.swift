@@ -71,7 +71,21 @@ struct KernelsBench: ParsableCommand {
 
     @OptionGroup var options: BenchOptions
 
-    func run() throws { try options.runKernelCases(KernelBenchCases.all) }
+    @Option(name: .customLong("arch"), help: ArgumentHelp(
+        "Instead of the fixed suite: every distinct convolution (three passes and the meta step's second-order path) and channel shuffle of these architectures (repeatable; 'table-one' for the eight of Table I's pairs).",
+        valueName: "arch"))
+    var archs: [String] = []
+
+    func validate() throws {
+        for a in archs where a != "table-one" && (!ModelZoo.allNames.contains(a) || ModelZoo.imageNetNames.contains(a)) {
+            throw ValidationError("--arch: '\(a)' is not a CIFAR architecture of the zoo (see `mmkd models`) or 'table-one'")
+        }
+    }
+
+    func run() throws {
+        guard !archs.isEmpty else { return try options.runKernelCases(KernelBenchCases.all) }
+        try options.runKernelCases(ZooKernelBenchCases.cases(archs.flatMap { $0 == "table-one" ? ZooKernelBenchCases.tableOne : [$0] }))
+    }
 }
 
 struct TrainBench: ParsableCommand {

@@ -28,24 +28,8 @@ enum KernelBenchCases {
     static var all: [BenchCase] {
         var cases: [BenchCase] = []
         for (name, cin, cout, hw, k, s, groups) in convShapes {
-            let g = ConvGeometry(batch: batch, inChannels: cin, height: hw, width: hw, outChannels: cout,
-                                 kernel: (k, k), stride: (s, s), padding: (k / 2, k / 2), groups: groups)
-            let spec: [String: Any] = ["in": cin, "out": cout, "hw": hw, "kernel": k, "stride": s, "padding": k / 2, "groups": groups, "batch": batch]
-            cases.append(BenchCase(name: "conv fwd \(name)", spec: spec.merging(["kind": "conv_fwd", "name": "conv fwd \(name)"]) { $1 }, flops: g.flops) {
-                let (x, w, _) = tensors(g)
-                let out = TensorStorage(count: Shape.count(g.outputShape))
-                return { ConvolutionKernels.runPlain(g, .forward, [x.pointer, w.pointer, out.pointer]) }
-            })
-            cases.append(BenchCase(name: "conv bwd-data \(name)", spec: spec.merging(["kind": "conv_bwd_data", "name": "conv bwd-data \(name)"]) { $1 }, flops: g.flops) {
-                let (_, w, gy) = tensors(g)
-                let out = TensorStorage(count: Shape.count(g.inputShape))
-                return { ConvolutionKernels.runPlain(g, .backwardData, [gy.pointer, w.pointer, out.pointer]) }
-            })
-            cases.append(BenchCase(name: "conv bwd-weights \(name)", spec: spec.merging(["kind": "conv_bwd_weights", "name": "conv bwd-weights \(name)"]) { $1 }, flops: g.flops) {
-                let (x, _, gy) = tensors(g)
-                let out = TensorStorage(count: Shape.count(g.weightShape))
-                return { ConvolutionKernels.runPlain(g, .backwardWeights, [x.pointer, gy.pointer, out.pointer]) }
-            })
+            cases += passCases(ConvGeometry(batch: batch, inChannels: cin, height: hw, width: hw, outChannels: cout,
+                                            kernel: (k, k), stride: (s, s), padding: (k / 2, k / 2), groups: groups), name: name)
         }
         // Frozen-teacher 3×3 convolutions on activations already in oneDNN's layout, with bias and
         // ReLU: oneDNN's direct kernel against Winograd F(2×2, 3×3) and F(4×4, 3×3) (PyTorch: F.conv2d).
@@ -121,6 +105,29 @@ enum KernelBenchCases {
         cases.append(inference("resnet8"))
         cases.append(inference("resnet32x4"))
         return cases
+    }
+
+    /// The PyTorch comparator's description of a (square) convolution.
+    static func spec(_ g: ConvGeometry) -> [String: Any] {
+        precondition(g.kernelH == g.kernelW && g.strideH == g.strideW && g.padH == g.padW && g.height == g.width
+                     && g.dilationH == 1 && g.dilationW == 1, "the PyTorch comparator's convolutions are square and undilated")
+        return ["in": g.inChannels, "out": g.outChannels, "hw": g.height, "kernel": g.kernelH, "stride": g.strideH,
+                "padding": g.padH, "groups": g.groups, "batch": g.batch]
+    }
+
+    /// The three passes of `g` on plain NCHW buffers ("conv fwd NAME", "conv bwd-data NAME",
+    /// "conv bwd-weights NAME").
+    static func passCases(_ g: ConvGeometry, name: String) -> [BenchCase] {
+        [(ConvolutionKernels.Pass.forward, "fwd", "conv_fwd"), (.backwardData, "bwd-data", "conv_bwd_data"),
+         (.backwardWeights, "bwd-weights", "conv_bwd_weights")].map { pass, passName, kind in
+            let label = "conv \(passName) \(name)"
+            return BenchCase(name: label, spec: spec(g).merging(["kind": kind, "name": label]) { $1 }, flops: g.flops) {
+                let (x, w, gy) = tensors(g)
+                let inputs = pass == .forward ? [x, w] : pass == .backwardData ? [gy, w] : [x, gy]
+                let out = TensorStorage(count: Shape.count(pass == .forward ? g.outputShape : pass == .backwardData ? g.inputShape : g.weightShape))
+                return { ConvolutionKernels.runPlain(g, pass, inputs.map(\.pointer) + [out.pointer]) }
+            }
+        }
     }
 
     static func tensors(_ g: ConvGeometry) -> (Tensor, Tensor, Tensor) {
