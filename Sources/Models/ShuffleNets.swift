@@ -8,7 +8,11 @@ extension Tensor {
         precondition(rank == 4 && shape[1] % groups == 0, "channel shuffle: \(shape[1]) channels do not split into \(groups) groups")
         if groups == 1 { return self }
         let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
-        return reshaped([n, groups, c / groups, h, w]).permuted([0, 2, 1, 3, 4]).reshaped([n, c, h, w])
+        // An export records the shuffle as ONNX has it (reshape, transpose, reshape).
+        if GraphTrace.isRecording { return reshaped([n, groups, c / groups, h, w]).permuted([0, 2, 1, 3, 4]).reshaped([n, c, h, w]) }
+        // Output channel k·g + m is input channel m·(c/g) + k, gathered in the input's layout.
+        let perGroup = c / groups
+        return channelsGathered((0..<c).map { j in (j % groups) * perGroup + j / groups })
     }
 }
 

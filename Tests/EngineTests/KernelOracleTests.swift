@@ -154,6 +154,34 @@ final class BlockedLayoutTests: XCTestCase {
         }
     }
 
+    /// `channelsGathered` on a blocked convolution output stays blocked and equals, bit for bit,
+    /// the same gather on plain values and the reshape–permute–reshape of a channel shuffle; its
+    /// gradient is the inverse gather, and it is differentiable again (second order).
+    func testChannelGatherInBlockedLayoutMatchesPlainAndTheShuffle() {
+        for channels in [8, 16, 48] {
+            let x = randomTensor([3, 3, 5, 5], seed: 60)
+            let w = randomTensor([channels, 3, 3, 3], seed: 61, scale: 0.3)
+            let blocked = x.conv2d(w, padding: (1, 1))
+            let plain = Tensor(blocked.scalars, shape: blocked.shape)
+            let groups = channels / 8 == 1 ? 2 : 4, perGroup = channels / groups
+            let order = (0..<channels).map { j in (j % groups) * perGroup + j / groups }
+            let shuffled = plain.reshaped([3, groups, perGroup, 5, 5]).permuted([0, 2, 1, 3, 4]).reshaped(plain.shape)
+            let fromBlocked = blocked.channelsGathered(order), fromPlain = plain.channelsGathered(order)
+            if blocked.isChannelBlocked { XCTAssertFalse(fromBlocked.hasPlainStorage, "channels \(channels): the gather stayed blocked") }
+            XCTAssertEqual(fromBlocked.scalars, shuffled.scalars, "channels \(channels): blocked gather = the shuffle")
+            XCTAssertEqual(fromPlain.scalars, shuffled.scalars, "channels \(channels): plain gather = the shuffle")
+
+            let gy = randomTensor(plain.shape, seed: 62)
+            let leafA = blocked.requiringGrad(), leafB = plain.requiringGrad()
+            let gA = gradients(of: leafA.channelsGathered(order), seed: gy, wrt: [leafA])[0]
+            let gB = gradients(of: leafB.reshaped([3, groups, perGroup, 5, 5]).permuted([0, 2, 1, 3, 4]).reshaped(plain.shape), seed: gy, wrt: [leafB])[0]
+            XCTAssertEqual(gA.scalars, gB.scalars, "channels \(channels): gradient = the shuffle's")
+        }
+        let small = randomTensor([2, 6, 3, 3], seed: 63)
+        checkGradients([small], "channelsGathered") { $0[0].channelsGathered([3, 0, 4, 1, 5, 2]).square() }
+        checkHessianVectorProduct([small], "channelsGathered") { ($0[0].channelsGathered([3, 0, 4, 1, 5, 2]).square() * $0[0]).sum() }
+    }
+
     func testPoolingBroadcastsAndSumsInBlockedLayoutMatchPlain() {
         for channels in [8, 16] {
             let x = randomTensor([3, 3, 7, 7], seed: 50)

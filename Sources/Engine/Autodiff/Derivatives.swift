@@ -107,6 +107,9 @@ enum Derivatives {
     /// `permute(x, order)` → g permuted by the inverse order
     static func permute(inverse: [Int]) -> Rule { { g, _, _ in [g.permuted(inverse)] } }
 
+    /// `channelsGathered(x, order)` → g gathered by the inverse order
+    static func channelsGathered(inverse: [Int]) -> Rule { { g, _, _ in [g.channelsGathered(inverse)] } }
+
     /// `concat(parts, axis)` → each part's slice of g
     static func concat(axis: Int, sizes: [Int]) -> Rule {
         { g, _, n in

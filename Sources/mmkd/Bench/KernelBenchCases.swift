@@ -40,8 +40,7 @@ enum KernelBenchCases {
                 let label = "conv infer \(kernel) \(name) \(c)>\(c) \(hw)x\(hw)"
                 cases.append(BenchCase(name: label, spec: spec.merging(["name": label]) { $1 }, flops: g.flops) {
                     let (x, w, _) = tensors(g)
-                    let identity = Tensor.make([c, c, 1, 1]) { p, count in p.initialize(repeating: 0, count: count); for i in 0..<c { p[i * c + i] = 1 } }
-                    let blocked = withoutGrad { x.conv2d(identity) }
+                    let blocked = asConvolutionOutput(x)
                     let bias = Tensor.zeros([c])
                     guard outputTile > 0 else {
                         return {
@@ -128,6 +127,13 @@ enum KernelBenchCases {
                 return { ConvolutionKernels.runPlain(g, pass, inputs.map(\.pointer) + [out.pointer]) }
             }
         }
+    }
+
+    /// `x`'s values in the layout a convolution leaves them (oneDNN's choice), through an identity 1×1 convolution.
+    static func asConvolutionOutput(_ x: Tensor) -> Tensor {
+        let c = x.shape[1]
+        let identity = Tensor.make([c, c, 1, 1]) { p, count in p.initialize(repeating: 0, count: count); for i in 0..<c { p[i * c + i] = 1 } }
+        return withoutGrad { x.conv2d(identity) }
     }
 
     static func tensors(_ g: ConvGeometry) -> (Tensor, Tensor, Tensor) {

@@ -6,7 +6,7 @@ import NN
 /// convolution the architectures run at batch 64, found by tracing one forward pass, each in its
 /// three passes (plain NCHW in and out, conversions to oneDNN's layouts timed, as in
 /// `KernelBenchCases`) and in the second-order path of MMKD's meta step; and every channel shuffle,
-/// forward and backward. A geometry two architectures share is one case, named after the first.
+/// forward and backward, on activations in the layout a convolution leaves them. A geometry two architectures share is one case, named after the first.
 enum ZooKernelBenchCases {
     static let batch = KernelBenchCases.batch
 
@@ -80,14 +80,14 @@ enum ZooKernelBenchCases {
                 cases.append(BenchCase(name: "shuffle fwd \(label)", spec: spec.merging(["kind": "shuffle_fwd", "name": "shuffle fwd \(label)"]) { $1 },
                                        flops: nil) {
                     var rng = RandomGenerator(seed: 1)
-                    let x = Tensor.randomNormal(shape, generator: &rng)
+                    let x = KernelBenchCases.asConvolutionOutput(Tensor.randomNormal(shape, generator: &rng))
                     return { _ = withoutGrad { x.channelShuffled(groups: s.groups) } }
                 })
                 cases.append(BenchCase(name: "shuffle bwd \(label)", spec: spec.merging(["kind": "shuffle_bwd", "name": "shuffle bwd \(label)"]) { $1 },
                                        flops: nil) {
                     var rng = RandomGenerator(seed: 1)
-                    let x = Tensor.randomNormal(shape, generator: &rng).requiringGrad()
-                    let gy = Tensor.randomNormal(shape, generator: &rng)
+                    let x = KernelBenchCases.asConvolutionOutput(Tensor.randomNormal(shape, generator: &rng)).requiringGrad()
+                    let gy = KernelBenchCases.asConvolutionOutput(Tensor.randomNormal(shape, generator: &rng))
                     let y = x.channelShuffled(groups: s.groups)
                     return { _ = gradients(of: y, seed: gy, wrt: [x]) }
                 })
