@@ -94,10 +94,13 @@ final class DistillationFixtureTests: XCTestCase {
         // weight gradient of the regressors' 3×3 convolution. On an AVX-512 CPU (oneDNN's 16-wide
         // kernels, other summation orders) the convs case's feature network lands 1.0e-2 to 2.5e-2
         // off, the same with Winograd on or off and with one thread or two: there it is checked at
-        // 5e-2, the scale a 1e-6 perturbation of the inputs moves it by; everything else stays 1e-4.
+        // 5e-2, the scale a 1e-6 perturbation of the inputs moves it by. With OpenBLAS's AVX-512
+        // kernels as well (the engine selects them by CPU feature, `BLASCore`), the 1×1 case's
+        // feature network lands 1.5e-4 off (feature.fc2.weight), PyTorch's own float32 distance
+        // (1.4e-4): there it is checked at 3e-4; everything else stays 1e-4.
         let avx512 = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.contains("avx512f") ?? false
         for (name, values) in expected["meta_gradients"] as! [String: [Double]] {
-            let tolerance = avx512 && form == .convs && name.hasPrefix("feature.") ? 5e-2 : 1e-4
+            let tolerance = avx512 && name.hasPrefix("feature.") ? (form == .convs ? 5e-2 : 3e-4) : 1e-4
             assertClose(grads[name]!.scalars, values, tolerance, "\(form.rawValue) hypergradient of \(name)")
         }
         for (name, t) in learner.stateDict { XCTAssertEqual(t.scalars, before[name]!.scalars, "\(name) rolled back") }
