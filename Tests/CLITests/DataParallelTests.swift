@@ -66,8 +66,14 @@ final class DataParallelTests: MMKDCommandTestCase {
     /// norm's running statistics, averages of the batch statistics along the way, are left out).
     /// With `start` (a run that stopped at the initial parameters), the two runs' updates from there
     /// agree to 1e-2 too: the check that still bites when the steps are small.
+    ///
+    /// Where a method's updates are themselves that sensitive to the order of float sums (CA-MKD's:
+    /// one process on OpenBLAS's Haswell kernels against SkylakeX differs by 1.0e-2 of the update,
+    /// as two processes do; on Prescott's, 7.7e-4), `reorder` names one-process runs of the same job
+    /// on other OpenBLAS kernel sets (made on demand): the two-process update then agrees within 3×
+    /// the farthest of them.
     func assertAgree(_ one: String, _ two: String, start: String? = nil, file name: String = "last.safetensors",
-                     file: StaticString = #filePath, line: UInt = #line) throws {
+                     reorder: (() throws -> [String])? = nil, file: StaticString = #filePath, line: UInt = #line) throws {
         if name == "last.safetensors" {
             let a = try steps(one), b = try steps(two)
             XCTAssertEqual(a.count, b.count, "\(one): steps", file: file, line: line)
@@ -82,20 +88,30 @@ final class DataParallelTests: MMKDCommandTestCase {
         let p = try tensors(one, name), q = try tensors(two, name)
         let s = try start.map { try tensors($0, name) }
         XCTAssertEqual(Set(p.keys), Set(q.keys), "\(one)/\(name): tensors", file: file, line: line)
-        var diff = 0.0, norm = 0.0, update = 0.0
-        for (key, t) in p where !key.contains("running_") && !key.hasSuffix("num_batches_tracked") {
-            let u = t.scalars, v = q[key]!.scalars, w = s?[key]?.scalars ?? u
-            for i in u.indices {
-                diff += Double(u[i] - v[i]) * Double(u[i] - v[i]); norm += Double(u[i]) * Double(u[i])
-                update += Double(u[i] - w[i]) * Double(u[i] - w[i])
+        /// (‖p − other‖², ‖p‖², ‖p − start‖²) over the trained tensors.
+        func distances(to other: [String: Tensor]) -> (diff: Double, norm: Double, update: Double) {
+            var diff = 0.0, norm = 0.0, update = 0.0
+            for (key, t) in p where !key.contains("running_") && !key.hasSuffix("num_batches_tracked") {
+                let u = t.scalars, v = other[key]!.scalars, w = s?[key]?.scalars ?? u
+                for i in u.indices {
+                    diff += Double(u[i] - v[i]) * Double(u[i] - v[i]); norm += Double(u[i]) * Double(u[i])
+                    update += Double(u[i] - w[i]) * Double(u[i] - w[i])
+                }
             }
+            return (diff, norm, update)
         }
+        let (diff, norm, update) = distances(to: q)
         let relative = (diff / max(norm, 1e-30)).squareRoot()
         XCTAssertLessThanOrEqual(relative, 1e-4, "\(one)/\(name): parameters differ by \(relative) relative", file: file, line: line)
         if start != nil {
             XCTAssertGreaterThan(update, 0, "\(one)/\(name): the parameters moved", file: file, line: line)
             let ofUpdate = (diff / max(update, 1e-30)).squareRoot()
-            XCTAssertLessThanOrEqual(ofUpdate, 1e-2, "\(one)/\(name): the updates differ by \(ofUpdate) of their size", file: file, line: line)
+            var bound = 1e-2, why = ""
+            if ofUpdate > bound, let reorder {
+                let own = try reorder().map { (distances(to: try tensors($0, name)).diff / max(update, 1e-30)).squareRoot() }
+                (bound, why) = (max(bound, 3 * (own.max() ?? 0)), " (one process on other OpenBLAS kernels: \(own))")
+            }
+            XCTAssertLessThanOrEqual(ofUpdate, bound, "\(one)/\(name): the updates differ by \(ofUpdate) of their size\(why)", file: file, line: line)
         }
     }
 
@@ -126,9 +142,25 @@ final class DataParallelTests: MMKDCommandTestCase {
             try run(2, args + recipe("\(method)-two", lr: lr))
             // The initial parameters (the same seed, a step too small to move them).
             try run(1, args + recipe("\(method)-start", epochs: 1, lr: "1e-30"))
-            try assertAgree("\(method)-one", "\(method)-two", start: "\(method)-start")
+            var reordered: [String]? = nil
+            // One process again on other OpenBLAS kernel sets (the CPU runs them all): the method's
+            // own sensitivity to the order of float sums.
+            let reorder = {
+                if let reordered { return reordered }
+                _ = EngineThreads.configure
+                let level = BLASCore.vectorLevel(ofCore: BLASCore.name) ?? 0
+                let cores = ["Prescott", "Nehalem", "Sandybridge", "Haswell"].filter { (BLASCore.vectorLevel(ofCore: $0) ?? 9) <= level && $0 != BLASCore.name }
+                reordered = try cores.suffix(2).map { core in
+                    setenv("OPENBLAS_CORETYPE", core, 1)
+                    defer { unsetenv("OPENBLAS_CORETYPE") }
+                    try self.run(1, args + self.recipe("\(method)-\(core)", lr: lr))
+                    return "\(method)-\(core)"
+                }
+                return reordered!
+            }
+            try assertAgree("\(method)-one", "\(method)-two", start: "\(method)-start", reorder: reorder)
             if FileManager.default.fileExists(atPath: folder + "/runs/\(method)-one/distiller.safetensors") {
-                try assertAgree("\(method)-one", "\(method)-two", start: "\(method)-start", file: "distiller.safetensors")
+                try assertAgree("\(method)-one", "\(method)-two", start: "\(method)-start", file: "distiller.safetensors", reorder: reorder)
             }
         }
     }

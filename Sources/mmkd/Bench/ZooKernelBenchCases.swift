@@ -2,7 +2,8 @@ import Engine
 import Models
 import NN
 
-/// The kernel cases of whole architectures (`mmkd bench kernels --arch A`): every distinct
+/// The kernel cases of whole architectures (`mmkd bench kernels --arch A`): the network's
+/// inference and training step at batch 64 (`KernelBenchCases.inference`, `.trainStep`), every distinct
 /// convolution the architectures run at batch 64, found by tracing one forward pass, each in its
 /// three passes (plain NCHW in and out, conversions to oneDNN's layouts timed, as in
 /// `KernelBenchCases`) and in the second-order path of MMKD's meta step; and every channel shuffle,
@@ -54,6 +55,8 @@ enum ZooKernelBenchCases {
     static func cases(_ archs: [String]) throws -> [BenchCase] {
         var cases: [BenchCase] = [], seen: Set<ConvGeometry> = [], seenShuffles: Set<Shuffle> = []
         for arch in archs {
+            // The whole network first: a frozen teacher's inference and a student's training step.
+            cases += [KernelBenchCases.inference(arch), KernelBenchCases.trainStep(arch)]
             let (convolutions, shuffles) = try layers(of: arch)
             for g in convolutions where seen.insert(g).inserted {
                 let name = "\(arch) \(label(g))"
