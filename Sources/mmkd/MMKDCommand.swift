@@ -1,5 +1,6 @@
 import ArgumentParser
 import Distributed
+import Engine
 import Foundation
 
 @main
@@ -16,6 +17,7 @@ struct MMKDCommand: ParsableCommand {
             ParallelJob.start()
             var command = try parseAsRoot()
             try command.run()
+            if BackwardProfile.isEnabled { FileHandle.standardError.write(Data(BackwardProfile.shared.report().utf8)) }
             fflush(nil)
             ProcessWorld.finish()
         } catch {

@@ -54,7 +54,8 @@ public func gradients(of output: Tensor, seed: Tensor, wrt inputs: [Tensor], cre
             guard let fn = tensor.gradFunction, relevant[id] == true, let g = grads[id] else { continue }
             if !targets.contains(id) { grads[id] = nil }  // free intermediate gradients early
             let needed = fn.inputs.map { relevant[ObjectIdentifier($0)] == true }
-            let inputGrads = fn.backward(g, tensor, needed)
+            let inputGrads = BackwardProfile.isEnabled ? BackwardProfile.shared.measure(createGraph ? fn.name + "+G" : fn.name) { fn.backward(g, tensor, needed) }
+                                                       : fn.backward(g, tensor, needed)
             precondition(inputGrads.count == fn.inputs.count, "backward of \(fn.name) returned \(inputGrads.count) gradients for \(fn.inputs.count) inputs")
             for (input, grad) in zip(fn.inputs, inputGrads) {
                 guard let grad, relevant[ObjectIdentifier(input)] == true else { continue }
