@@ -60,6 +60,12 @@
         for (ptrdiff_t i = 0; i < count; i++, at += step)                                          \
             STORE(LOAD(p + at) * va_ + (LOAD(q + at) - vc) * vk + vb_, o + at);                    \
         break;                                                                                     \
+    case 4:                                                                                        \
+        for (ptrdiff_t i = 0; i < count; i++, at += step) {                                        \
+            v8f r = LOAD(p + at) * va_ + (LOAD(q + at) - vc) * vk + vb_;                           \
+            STORE(ZERO_WHERE(r, LOAD(mask + at) <= 0), o + at);                                    \
+        }                                                                                          \
+        break;                                                                                     \
     default:                                                                                       \
         for (ptrdiff_t i = 0; i < count; i++, at += step) {                                        \
             v8f x = ZERO_WHERE(LOAD(p + at), LOAD(mask + at) <= 0);                                \

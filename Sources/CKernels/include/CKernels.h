@@ -35,7 +35,7 @@ void mmkd_reduce_vectors_over_images(int mode, const float *p, const float *q, c
 /// Channel maps of batch norm over `count` vectors of eight lanes, `step` floats apart (as
 /// `NormalizationKernels.mapVectors`), with per-lane coefficients a, k, center, b (eight each):
 /// variant 0: o = p·a + b;  1: the same clamped at 0;  2: o = p·a + (q − center)·k + b;
-/// 3: as 2 with p zeroed where mask ≤ 0.
+/// 3: as 2 with p zeroed where mask ≤ 0;  4: as 2 with o zeroed where mask ≤ 0.
 void mmkd_map_vectors(int variant, const float *p, const float *q, const float *mask, const float *a, const float *k,
                       const float *center, const float *b, float *o, ptrdiff_t count, ptrdiff_t step);
 

@@ -57,11 +57,17 @@ extension Tensor {
     /// pass reaches it. The graph keeps `inputs` but none of the composite's intermediates, which
     /// is what makes second-order graphs through batch norm affordable. `composite(inputs)` must
     /// equal `value`.
+    ///
+    /// `direct`, when given, evaluates the same derivative with fused kernels for a pass that is
+    /// not recorded (the common last pass: a second-order gradient that is not differentiated
+    /// again); a recorded pass always goes through the composite, so every order stays exact.
     static func withCompositeDerivative(_ name: String, value: Tensor, inputs: [Tensor],
-                                               composite: @escaping ([Tensor]) -> Tensor) -> Tensor {
+                                        direct: GradFunction.Backward? = nil,
+                                        composite: @escaping ([Tensor]) -> Tensor) -> Tensor {
         guard GradMode.isEnabled && inputs.contains(where: { $0.requiresGrad }) else { return value.detached() }
-        let fn = GradFunction(name: name, inputs: inputs) { upstream, _, needed in
+        let fn = GradFunction(name: name, inputs: inputs) { upstream, output, needed in
             let record = GradMode.isEnabled
+            if !record, let direct { return direct(upstream, output, needed) }
             // Fresh nodes standing for the inputs, so that the local derivative treats them as
             // independent (an input's own history may pass through another input). When recording,
             // they are identities of the inputs, so the result stays differentiable in them.

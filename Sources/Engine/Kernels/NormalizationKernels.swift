@@ -144,14 +144,14 @@ package enum NormalizationKernels: EightLaneMemory {
     /// One channel-map loop over `count` vectors `step` floats apart, for one combination of
     /// options (CKernels' `mmkd_map_vectors`, AVX2 or portable, chosen at run time).
     @inline(__always)
-    static func mapVectors(_ p: UnsafePointer<Float>, _ q: UnsafePointer<Float>?, _ mask: UnsafePointer<Float>?, relu: Bool,
+    static func mapVectors(_ p: UnsafePointer<Float>, _ q: UnsafePointer<Float>?, _ mask: UnsafePointer<Float>?, masksOutput: Bool = false, relu: Bool,
                            a: SIMD8<Float>, k: SIMD8<Float>, center: SIMD8<Float>, b: SIMD8<Float>, _ o: UnsafeMutablePointer<Float>, count: Int, step: Int) {
         let variant: Int32
         switch (q, mask, relu) {
         case (nil, nil, false): variant = 0
         case (nil, nil, true): variant = 1
         case (_?, nil, _): variant = 2
-        case (_?, _?, _): variant = 3
+        case (_?, _?, _): variant = masksOutput ? 4 : 3
         default: preconditionFailure("channelMap: a mask needs a second input")
         }
         var a = a, k = k, center = center, b = b
@@ -161,11 +161,13 @@ package enum NormalizationKernels: EightLaneMemory {
     }
 
     /// `out = x'·scale[c] + (y − yCenter[c])·yScale[c] + shift[c]` per channel, where `x' = x` or, with
-    /// `mask`, `x' = mask > 0 ? x : 0`; with `relu` the result is clamped at 0. (`y` optional; without
-    /// `yCenter`, 0.)
+    /// `mask`, `x' = mask > 0 ? x : 0` — or, with `masksOutput`, the whole result zeroed where
+    /// `mask ≤ 0` instead —; with `relu` the result is clamped at 0. (`y` optional, needed with a
+    /// mask; without `yCenter`, 0.) `out` may be `x` or `y`: each value is read before its own is
+    /// written.
     static func channelMap(_ x: UnsafePointer<Float>, scale: UnsafePointer<Float>, _ y: UnsafePointer<Float>?, yScale: UnsafePointer<Float>?,
-                           yCenter: UnsafePointer<Float>? = nil, shift: UnsafePointer<Float>, mask: UnsafePointer<Float>? = nil, relu: Bool = false,
-                           _ l: ChannelLayout, _ out: UnsafeMutablePointer<Float>) {
+                           yCenter: UnsafePointer<Float>? = nil, shift: UnsafePointer<Float>, mask: UnsafePointer<Float>? = nil,
+                           masksOutput: Bool = false, relu: Bool = false, _ l: ChannelLayout, _ out: UnsafeMutablePointer<Float>) {
         let xs = SendablePointer(UnsafeMutablePointer(mutating: x)), os = SendablePointer(out)
         let ys = y.map { SendablePointer(UnsafeMutablePointer(mutating: $0)) }
         let ms = mask.map { SendablePointer(UnsafeMutablePointer(mutating: $0)) }
@@ -189,13 +191,14 @@ package enum NormalizationKernels: EightLaneMemory {
                     let center = yce.map { plain ? SIMD8(repeating: $0.pointer[channel]) : load($0.pointer + channel) } ?? SIMD8()
                     let p = xs.pointer + base + v, o = os.pointer + base + v
                     let q = ys.map { UnsafePointer($0.pointer + base + v) }, m = ms.map { UnsafePointer($0.pointer + base + v) }
-                    mapVectors(p, q, m, relu: relu, a: a, k: k, center: center, b: b, o, count: count, step: step)
+                    mapVectors(p, q, m, masksOutput: masksOutput, relu: relu, a: a, k: k, center: center, b: b, o, count: count, step: step)
                     if plain {
                         for i in (count * 8)..<l.hw {
                             var xv = p[i]
-                            if let m, m[i] <= 0 { xv = 0 }
+                            if let m, m[i] <= 0, !masksOutput { xv = 0 }
                             var r = xv * a[0] + b[0]
                             if let q { r += (q[i] - center[0]) * k[0] }
+                            if let m, m[i] <= 0, masksOutput { r = 0 }
                             o[i] = relu ? Swift.max(r, 0) : r
                         }
                     }
@@ -225,5 +228,103 @@ package enum NormalizationKernels: EightLaneMemory {
             b[ch] = -k[ch] * sumGy[ch] / m
         }
         channelMap(gy, scale: k, x, yScale: a, yCenter: mean, shift: b, mask: mask, l, gx)
+    }
+
+    // MARK: Second order: the derivatives of the fused backward's results
+
+    // The fused backward gives gx (above), gγ = Σ gy′·x̂ and gβ = Σ gy′, with gy′ = gy zeroed where
+    // mask ≤ 0 and x̂ = (x − μ)·s, s = invstd. Below, for an upstream gradient of each, its
+    // derivatives with respect to gy, x and γ (PyTorch's `batchnorm_double_backward`): the
+    // first-order evaluation of the derivative of `Derivatives.batchNormBackward`, with the statistics
+    // saved by the forward. `sumGy`, `sumGyCentered` are the first backward's Σ gy′ and Σ gy′·(x − μ);
+    // M = n·hw. Outputs that are nil are not computed.
+
+    /// For an upstream `u` of gx (shaped as x): ∂gy = mask·(γs·u − γs³·Σu(x−μ)/M·(x−μ) − γs·Σu/M),
+    /// ∂x = u·C + (x−μ)·A + gy′·B + D (coefficients below), ∂γ = s·(Σu·gy′ − Σu·Σgy′/M −
+    /// s²·Σu(x−μ)·Σgy′(x−μ)/M). Two reductions and up to three maps.
+    package static func batchNormInputGradientBackward(_ u: UnsafePointer<Float>, _ gy: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
+                                                      mask: UnsafePointer<Float>?, _ l: ChannelLayout, mean: UnsafePointer<Float>,
+                                                      invstd: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
+                                                      sumGy: UnsafePointer<Float>, sumGyCentered: UnsafePointer<Float>,
+                                                      gradGy: UnsafeMutablePointer<Float>?, gradX: UnsafeMutablePointer<Float>?,
+                                                      gradGamma: UnsafeMutablePointer<Float>?) {
+        let c = l.c, m = Double(l.n * l.hw)
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 6 * c), dots = UnsafeMutablePointer<Double>.allocate(capacity: 2 * c)
+        defer { scratch.deallocate(); dots.deallocate() }
+        let (scale, yScale, shift, zeros, su, sux) = (scratch, scratch + c, scratch + 2 * c, scratch + 3 * c, scratch + 4 * c, scratch + 5 * c)
+        zeros.initialize(repeating: 0, count: c)
+        // Σ u, Σ u·(x − μ); Σ u·gy′ (into dots[c...])
+        channelSums(u, x, center: mean, l, sumGy: su, sumGyCentered: sux)
+        channelReduce(u, mask.map { .maskedSumAndCenteredDot(gy, center: zeros, mask: $0) } ?? .sumAndCenteredDot(gy, center: zeros),
+                      l, first: dots, second: dots + c)
+        struct Sums { var g, s, s3, su, sux, sg, sgx, sgu: Double }
+        func sums(_ ch: Int) -> Sums {
+            let s = Double(invstd[ch])
+            return Sums(g: Double(gamma[ch]), s: s, s3: s * s * s, su: Double(su[ch]), sux: Double(sux[ch]), sg: Double(sumGy[ch]),
+                        sgx: Double(sumGyCentered[ch]), sgu: dots[c + ch])
+        }
+        if let gradGy {
+            for ch in 0..<c {
+                let k = sums(ch)
+                scale[ch] = Float(k.g * k.s); yScale[ch] = Float(-k.g * k.s3 * k.sux / m); shift[ch] = Float(-k.g * k.s * k.su / m)
+            }
+            channelMap(u, scale: scale, x, yScale: yScale, yCenter: mean, shift: shift, mask: mask, masksOutput: true, l, gradGy)
+        }
+        if let gradX {
+            // A = γs³·(Σu·Σgy′/M − Σu·gy′ + 3s²·Σgy′(x−μ)·Σu(x−μ)/M)/M, B = −γs³·Σu(x−μ)/M,
+            // C = −γs³·Σgy′(x−μ)/M, D = γs³·(Σu(x−μ)·Σgy′ + Σgy′(x−μ)·Σu)/M²
+            for ch in 0..<c {
+                let k = sums(ch)
+                let allSub = k.su * k.sg / m - k.sgu + 3 * k.s * k.s * k.sgx * k.sux / m
+                scale[ch] = Float(-k.g * k.s3 * k.sgx / m)
+                yScale[ch] = Float(k.g * k.s3 * allSub / m)
+                shift[ch] = Float(k.g * k.s3 * (k.sux * k.sg + k.sgx * k.su) / (m * m))
+            }
+            channelMap(u, scale: scale, x, yScale: yScale, yCenter: mean, shift: shift, l, gradX)
+            for ch in 0..<c { scale[ch] = Float(-sums(ch).g * sums(ch).s3 * sums(ch).sux / m); yScale[ch] = 1 }
+            channelMap(gy, scale: scale, gradX, yScale: yScale, shift: zeros, mask: mask, l, gradX)
+        }
+        if let gradGamma {
+            for ch in 0..<c {
+                let k = sums(ch)
+                gradGamma[ch] = Float(k.s * (k.sgu - k.su * k.sg / m - k.s * k.s * k.sux * k.sgx / m))
+            }
+        }
+    }
+
+    /// For an upstream `a` of gγ (per channel): ∂gy = mask·a·s·(x − μ), ∂x = a·(s·gy′ − s·Σgy′/M −
+    /// s³·Σgy′(x−μ)/M·(x − μ)); gγ does not depend on γ. One map each.
+    package static func batchNormWeightGradientBackward(_ a: UnsafePointer<Float>, _ gy: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
+                                                       mask: UnsafePointer<Float>?, _ l: ChannelLayout, mean: UnsafePointer<Float>,
+                                                       invstd: UnsafePointer<Float>, sumGy: UnsafePointer<Float>,
+                                                       sumGyCentered: UnsafePointer<Float>,
+                                                       gradGy: UnsafeMutablePointer<Float>?, gradX: UnsafeMutablePointer<Float>?) {
+        let c = l.c, m = Double(l.n * l.hw)
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 3 * c)
+        defer { scratch.deallocate() }
+        let (scale, yScale, shift) = (scratch, scratch + c, scratch + 2 * c)
+        if let gradGy {
+            // x·0 + (x − μ)·a·s + 0, zeroed where mask ≤ 0 (centred in the map: no cancellation)
+            for ch in 0..<c { scale[ch] = 0; yScale[ch] = a[ch] * invstd[ch]; shift[ch] = 0 }
+            channelMap(x, scale: scale, x, yScale: yScale, yCenter: mean, shift: shift, mask: mask, masksOutput: true, l, gradGy)
+        }
+        if let gradX {
+            for ch in 0..<c {
+                let (s, ac) = (Double(invstd[ch]), Double(a[ch]))
+                scale[ch] = Float(ac * s)
+                yScale[ch] = Float(-ac * s * s * s * Double(sumGyCentered[ch]) / m)
+                shift[ch] = Float(-ac * s * Double(sumGy[ch]) / m)
+            }
+            channelMap(gy, scale: scale, x, yScale: yScale, yCenter: mean, shift: shift, mask: mask, l, gradX)
+        }
+    }
+
+    /// For an upstream `b` of gβ (per channel): ∂gy = mask·b; gβ depends on neither x nor γ.
+    package static func batchNormBiasGradientBackward(_ b: UnsafePointer<Float>, _ x: UnsafePointer<Float>, mask: UnsafePointer<Float>?,
+                                                     _ l: ChannelLayout, _ gradGy: UnsafeMutablePointer<Float>) {
+        let zeros = UnsafeMutablePointer<Float>.allocate(capacity: l.c)
+        defer { zeros.deallocate() }
+        zeros.initialize(repeating: 0, count: l.c)
+        channelMap(x, scale: zeros, mask.map { _ in x }, yScale: zeros, shift: b, mask: mask, masksOutput: true, l, gradGy)
     }
 }

@@ -117,9 +117,13 @@ extension Tensor {
                 return Derivatives.batchNormBackward(gBN, p[1], weight: p[2], eps: saved.eps, need: which)[index]!
             }
         }
-        return [gx.map { withCompositeDerivative("batchNormBackward", value: $0, inputs: inputs, composite: composite(0)) },
-                need[1] ? withCompositeDerivative("batchNormWeightGradient", value: sumGyXhat, inputs: inputs, composite: composite(1)) : nil,
-                need[2] ? withCompositeDerivative("batchNormBiasGradient", value: sumGyTensor, inputs: inputs, composite: composite(2)) : nil]
+        let direct = BatchNormDoubleBackward(g: g, x: x, weight: weight, reluMask: reluMask, saved: saved,
+                                             sumGy: sumGy, sumGyCentered: sumGyCentered)
+        return [gx.map { withCompositeDerivative("batchNormBackward", value: $0, inputs: inputs, direct: direct.ofInputGradient, composite: composite(0)) },
+                need[1] ? withCompositeDerivative("batchNormWeightGradient", value: sumGyXhat, inputs: inputs,
+                                                  direct: direct.ofWeightGradient, composite: composite(1)) : nil,
+                need[2] ? withCompositeDerivative("batchNormBiasGradient", value: sumGyTensor, inputs: inputs,
+                                                  direct: direct.ofBiasGradient, composite: composite(2)) : nil]
     }
 
     /// Eval-mode batch norm with given statistics (an affine map per channel), optionally with a ReLU fused into the same pass.
@@ -130,6 +134,49 @@ extension Tensor {
             let shift = bias - runningMean * scale
             return channelAffine(scale: scale, shift: shift, relu: fusedReLU)
         }
+    }
+}
+
+/// The derivatives of the fused backward's results ∂x, ∂γ, ∂β with respect to its inputs (the
+/// output gradient, x, γ) by fused kernels (`NormalizationKernels.batchNorm…GradientBackward`):
+/// the `direct` rules of their composite derivatives, for passes that are not recorded.
+struct BatchNormDoubleBackward {
+    let g: Tensor, x: Tensor, weight: Tensor, reluMask: Tensor?
+    let saved: BatchNormSaved
+    /// The first backward's Σ g′ and Σ g′·(x − μ) per channel (g′: g masked by a fused ReLU)
+    let sumGy: TensorStorage, sumGyCentered: TensorStorage
+
+    private var format: DNNLFormat { saved.format }
+    private func fresh(_ wanted: Bool) -> TensorStorage? { wanted ? TensorStorage(count: format.elementCount) : nil }
+    private var mask: UnsafePointer<Float>? { reluMask.map { UnsafePointer($0.data(in: format)) } }
+
+    /// [∂g, ∂x, ∂γ] of ⟨u, ∂x⟩
+    func ofInputGradient(_ u: Tensor, _: Tensor, _ need: [Bool]) -> [Tensor?] {
+        let gradG = fresh(need[0]), gradX = fresh(need[1])
+        let gradGamma = need[2] ? TensorStorage(count: saved.layout.c) : nil
+        NormalizationKernels.batchNormInputGradientBackward(u.data(in: format), g.data(in: format), x.data(in: format), mask: mask, saved.layout,
+                                                            mean: saved.mean.pointer, invstd: saved.invstd.pointer, gamma: weight.pointer,
+                                                            sumGy: sumGy.pointer, sumGyCentered: sumGyCentered.pointer,
+                                                            gradGy: gradG?.pointer, gradX: gradX?.pointer, gradGamma: gradGamma?.pointer)
+        return [gradG.map { Tensor(storage: $0, format: format) }, gradX.map { Tensor(storage: $0, format: format) },
+                gradGamma.map { Tensor(storage: $0, shape: [saved.layout.c]) }]
+    }
+
+    /// [∂g, ∂x, nil] of ⟨a, ∂γ⟩ (∂γ does not depend on γ)
+    func ofWeightGradient(_ a: Tensor, _: Tensor, _ need: [Bool]) -> [Tensor?] {
+        let gradG = fresh(need[0]), gradX = fresh(need[1])
+        NormalizationKernels.batchNormWeightGradientBackward(a.pointer, g.data(in: format), x.data(in: format), mask: mask, saved.layout,
+                                                             mean: saved.mean.pointer, invstd: saved.invstd.pointer,
+                                                             sumGy: sumGy.pointer, sumGyCentered: sumGyCentered.pointer,
+                                                             gradGy: gradG?.pointer, gradX: gradX?.pointer)
+        return [gradG.map { Tensor(storage: $0, format: format) }, gradX.map { Tensor(storage: $0, format: format) }, nil]
+    }
+
+    /// [∂g, nil, nil] of ⟨b, ∂β⟩ (∂β = Σ g′ depends on g alone)
+    func ofBiasGradient(_ b: Tensor, _: Tensor, _ need: [Bool]) -> [Tensor?] {
+        guard let gradG = fresh(need[0]) else { return [nil, nil, nil] }
+        NormalizationKernels.batchNormBiasGradientBackward(b.pointer, x.data(in: format), mask: mask, saved.layout, gradG.pointer)
+        return [Tensor(storage: gradG, format: format), nil, nil]
     }
 }
 
