@@ -154,6 +154,25 @@ final class BlockedLayoutTests: XCTestCase {
         }
     }
 
+    /// A grouped convolution of 20 channels per group gets a layout from oneDNN that batch norm's
+    /// kernels cannot run in (NCHW4c with AVX-512); once batch norm has made the plain copy, that
+    /// layout is not kept beside it, and the values, the batch norm and a following convolution are
+    /// what plain inputs give.
+    func testUnusableChannelBlockingIsNotKeptBesideThePlainCopy() {
+        let x = randomTensor([4, 60, 6, 6], seed: 50), w = randomTensor([60, 20, 1, 1], seed: 51, scale: 0.3)
+        let w2 = randomTensor([60, 20, 1, 1], seed: 52, scale: 0.3)
+        let gamma = randomTensor([60], seed: 53).abs() + 0.5, beta = randomTensor([60], seed: 54)
+        let y = x.conv2d(w, groups: 3)
+        let unusable = y.holdsUnusableChannelBlocking
+        let plain = Tensor(x.conv2d(w, groups: 3).scalars, shape: y.shape)
+        let normalised = y.batchNormTraining(weight: gamma, bias: beta).output
+        XCTAssertTrue(y.hasPlainStorage)
+        XCTAssertFalse(y.holdsUnusableChannelBlocking, "the unusable layout (held before: \(unusable)) was dropped")
+        XCTAssertEqual(y.scalars, plain.scalars)
+        XCTAssertEqual(normalised.scalars, plain.batchNormTraining(weight: gamma, bias: beta).output.scalars)
+        XCTAssertEqual(y.conv2d(w2, groups: 3).scalars, plain.conv2d(w2, groups: 3).scalars)
+    }
+
     /// `channelsGathered` on a blocked convolution output stays blocked and equals, bit for bit,
     /// the same gather on plain values and the reshape–permute–reshape of a channel shuffle; its
     /// gradient is the inverse gather, and it is differentiable again (second order).

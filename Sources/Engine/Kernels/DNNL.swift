@@ -156,6 +156,10 @@ package final class DNNLFormat: @unchecked Sendable {
     package let channelBlock: Int?
     /// True for plain row-major order (the layout of `Tensor.storage`).
     package let isPlain: Bool
+    /// A 4-D layout blocked on channels alone that the engine's per-channel kernels cannot run in:
+    /// a narrow block (NCHW4c, which oneDNN picks for grouped convolutions of 20 or 80 channels per
+    /// group) or channels padded to a block. Weight layouts (blocked on other dimensions) are not.
+    package let isUnusableChannelBlocking: Bool
 
     init(_ desc: dnnl_memory_desc_t, shape: [Int]) {
         var d = desc
@@ -170,6 +174,8 @@ package final class DNNLFormat: @unchecked Sendable {
             }
         }
         channelBlock = block
+        isUnusableChannelBlocking = shape.count == 4 && block == nil && desc.format_kind == dnnl_blocked
+            && desc.format_desc.blocking.inner_nblks == 1 && desc.format_desc.blocking.inner_idxs.0 == 1
         if block == 1 { isPlain = true } else if shape.count == 4 { isPlain = false } else {
             var plainDesc = DNNL.memoryDesc((1...6).contains(shape.count) ? shape : [Swift.max(Shape.count(shape), 1)])
             isPlain = dnnl_memory_desc_equal(&d, &plainDesc) != 0

@@ -59,8 +59,16 @@ public final class Tensor: @unchecked Sendable {
         let s = TensorStorage(count: Shape.count(shape))
         Reorder.run(from: format, source.pointer, to: DNNLFormat.plain(shape), s.pointer)
         plain = s
+        // A layout the per-channel kernels cannot use was made by a convolution for its output;
+        // once something needed the plain values (batch norm does), it is not kept as a second copy
+        // (a later convolution that wants it converts again). ShuffleV1's meta step kept 0.4 GB
+        // of such copies at its peak.
+        if format.isUnusableChannelBlocking { layouts.removeAll() }
         return s
     }
+
+    /// Whether a layout the per-channel kernels cannot run in is held (see `storage`).
+    package var holdsUnusableChannelBlocking: Bool { layouts.contains { $0.format.isUnusableChannelBlocking } }
 
     /// True when the plain row-major values exist already (no conversion needed).
     public var hasPlainStorage: Bool { plain != nil }
