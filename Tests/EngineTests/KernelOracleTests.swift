@@ -156,8 +156,9 @@ final class BlockedLayoutTests: XCTestCase {
 
     /// A grouped convolution of 20 channels per group gets a layout from oneDNN that batch norm's
     /// kernels cannot run in (NCHW4c with AVX-512); once batch norm has made the plain copy, that
-    /// layout is not kept beside it, and the values, the batch norm and a following convolution are
-    /// what plain inputs give.
+    /// layout is not kept beside it, a convolution of batch norm's plain output does not keep such a
+    /// conversion either, and the values, the batch norm and the convolutions are what plain inputs
+    /// give.
     func testUnusableChannelBlockingIsNotKeptBesideThePlainCopy() {
         let x = randomTensor([4, 60, 6, 6], seed: 50), w = randomTensor([60, 20, 1, 1], seed: 51, scale: 0.3)
         let w2 = randomTensor([60, 20, 1, 1], seed: 52, scale: 0.3)
@@ -171,6 +172,11 @@ final class BlockedLayoutTests: XCTestCase {
         XCTAssertEqual(y.scalars, plain.scalars)
         XCTAssertEqual(normalised.scalars, plain.batchNormTraining(weight: gamma, bias: beta).output.scalars)
         XCTAssertEqual(y.conv2d(w2, groups: 3).scalars, plain.conv2d(w2, groups: 3).scalars)
+        XCTAssertFalse(normalised.holdsUnusableChannelBlocking && normalised.hasPlainStorage,
+                       "a convolution reading a plain input converts it for the call, not into a second copy")
+        let z = normalised.conv2d(w2, groups: 3)
+        XCTAssertFalse(normalised.holdsUnusableChannelBlocking && normalised.hasPlainStorage)
+        XCTAssertEqual(z.scalars, plain.batchNormTraining(weight: gamma, bias: beta).output.conv2d(w2, groups: 3).scalars)
     }
 
     /// `channelsGathered` on a blocked convolution output stays blocked and equals, bit for bit,

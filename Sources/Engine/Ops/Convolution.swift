@@ -42,7 +42,9 @@ extension Tensor {
         let plan = ConvolutionKernels.plan(g, pass, bias: inputs.count == 3, relu: relu)
         let outFormat = plan.formats.last!
         let out = TensorStorage(count: outFormat.elementCount)
-        plan.run(zip(plan.formats, inputs).map { $0.1.data(in: $0.0) } + [out.pointer])
+        var converted: [TensorStorage] = []
+        plan.run(zip(plan.formats, inputs).map { $0.1.callData(in: $0.0, keepAlive: &converted) } + [out.pointer])
+        withExtendedLifetime(converted) {}
         if pass == .backwardWeights {
             // Weight gradients go back to plain [out, in/groups, kh, kw] (oneDNN's grouped view is 5-D).
             if outFormat.isPlain { return (out, DNNLFormat.plain(g.weightShape)) }

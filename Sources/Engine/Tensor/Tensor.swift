@@ -91,6 +91,19 @@ public final class Tensor: @unchecked Sendable {
         return s.pointer
     }
 
+    /// The values laid out as `format` for one call: as `data(in:)`, except that a layout the
+    /// per-channel kernels cannot use (see `storage`) is not made from the plain values and kept
+    /// beside them, but converted into `keepAlive`, which the caller holds for the call.
+    func callData(in format: DNNLFormat, keepAlive: inout [TensorStorage]) -> UnsafeMutablePointer<Float> {
+        guard format.isUnusableChannelBlocking, plain != nil, !layouts.contains(where: { $0.format.isEqual(format) }) else {
+            return data(in: format)
+        }
+        let s = TensorStorage(count: format.elementCount)
+        Reorder.run(from: DNNLFormat.plain(format.shape), storage.pointer, to: format, s.pointer)
+        keepAlive.append(s)
+        return s.pointer
+    }
+
     /// Frees the plain row-major copy when a oneDNN layout holds the same values (it is rebuilt on
     /// demand): for long-lived tensors that only oneDNN ops read, such as folded inference weights.
     public func releasePlainCopy() { if !layouts.isEmpty { plain = nil } }
