@@ -281,7 +281,7 @@ package enum NormalizationKernels: EightLaneMemory {
                 shift[ch] = Float(k.g * k.s3 * (k.sux * k.sg + k.sgx * k.su) / (m * m))
             }
             channelMap(u, scale: scale, x, yScale: yScale, yCenter: mean, shift: shift, l, gradX)
-            for ch in 0..<c { scale[ch] = Float(-sums(ch).g * sums(ch).s3 * sums(ch).sux / m); yScale[ch] = 1 }
+            for ch in 0..<c { let k = sums(ch); scale[ch] = Float(-k.g * k.s3 * k.sux / m); yScale[ch] = 1 }
             channelMap(gy, scale: scale, gradX, yScale: yScale, shift: zeros, mask: mask, l, gradX)
         }
         if let gradGamma {
