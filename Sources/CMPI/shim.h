@@ -36,6 +36,16 @@ static inline int mmkd_mpi_sum_float(float *values, int count, MPI_Comm comm) {
 static inline int mmkd_mpi_sum_double(double *values, int count, MPI_Comm comm) {
     return MPI_Allreduce(MPI_IN_PLACE, values, count, MPI_DOUBLE, MPI_SUM, comm);
 }
+/// Starts the in-place sum of `values` over the communicator (MPI_Iallreduce); the values belong to
+/// MPI until `mmkd_mpi_test` says done or `mmkd_mpi_wait` returns.
+static inline int mmkd_mpi_start_sum_float(float *values, int count, MPI_Comm comm, MPI_Request *request) {
+    return MPI_Iallreduce(MPI_IN_PLACE, values, count, MPI_FLOAT, MPI_SUM, comm, request);
+}
+/// Lets a started operation advance; `*done` is 1 once it completed (the request is then freed).
+static inline int mmkd_mpi_test(MPI_Request *request, int *done) { return MPI_Test(request, done, MPI_STATUS_IGNORE); }
+/// Waits for a started operation to complete.
+static inline int mmkd_mpi_wait(MPI_Request *request) { return MPI_Wait(request, MPI_STATUS_IGNORE); }
+static inline MPI_Request mmkd_mpi_request_null(void) { return MPI_REQUEST_NULL; }
 /// Every process's `count` floats concatenated in rank order into `all`.
 static inline int mmkd_mpi_gather_float(const float *local, int count, float *all, MPI_Comm comm) {
     return MPI_Allgather(local, count, MPI_FLOAT, all, count, MPI_FLOAT, comm);

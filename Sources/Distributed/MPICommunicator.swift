@@ -30,10 +30,10 @@ public final class MPICommunicator: ReplicaGroup, @unchecked Sendable {
 
     /// Runs one MPI call, timing it and counting `bytes`; a failing call ends the whole job (MPI's
     /// default error handler aborts before returning, so this is a last resort).
-    private func call(bytes: Int, _ body: () -> Int32) {
+    private func call(bytes: Int, counted: Bool = true, _ body: () -> Int32) {
         let start = mmkd_mpi_wtime()
         let status = body()
-        statistics.calls += 1
+        if counted { statistics.calls += 1 }
         statistics.bytes += bytes
         statistics.seconds += mmkd_mpi_wtime() - start
         if status != 0 {
@@ -59,6 +59,39 @@ public final class MPICommunicator: ReplicaGroup, @unchecked Sendable {
             let n = min(Self.chunk, values.count - start)
             call(bytes: n * 8) { mmkd_mpi_sum_double(base + start, Int32(n), handle) }
         }
+    }
+
+    /// MPI_Iallreduce; the time in it and in the request's tests and wait counts as time in MPI.
+    public func startSum(_ values: UnsafeMutableBufferPointer<Float>) -> any StartedSum {
+        precondition(values.count <= Int(Int32.max), "startSum: \(values.count) values is more than one MPI call takes")
+        let started = MPIStartedSum(communicator: self)
+        guard let base = values.baseAddress, values.count > 0 else { return started }
+        call(bytes: values.count * 4) { mmkd_mpi_start_sum_float(base, Int32(values.count), handle, &started.request) }
+        return started
+    }
+
+    /// A started MPI sum's request.
+    final class MPIStartedSum: StartedSum {
+        unowned let communicator: MPICommunicator
+        var request: MPI_Request? = mmkd_mpi_request_null()
+        var done = false
+        init(communicator: MPICommunicator) { self.communicator = communicator }
+
+        func test() -> Bool {
+            guard !done else { return true }
+            var flag: Int32 = 0
+            communicator.call(bytes: 0, counted: false) { mmkd_mpi_test(&request, &flag) }
+            done = flag != 0
+            return done
+        }
+
+        func wait() {
+            guard !done else { return }
+            communicator.call(bytes: 0, counted: false) { mmkd_mpi_wait(&request) }
+            done = true
+        }
+
+        deinit { precondition(done || request == mmkd_mpi_request_null(), "a started MPI sum was dropped before it completed") }
     }
 
     public func gather(_ local: UnsafeBufferPointer<Float>, into all: UnsafeMutableBufferPointer<Float>) {

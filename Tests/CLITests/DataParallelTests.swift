@@ -26,7 +26,9 @@ final class DataParallelTests: MMKDCommandTestCase {
         ["/usr/bin/mpirun", "/usr/local/bin/mpirun"].first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
-    /// `mpirun -np N mmkd ARGS` (as root too; more processes than cores allowed).
+    /// `mpirun -np N mmkd ARGS` (as root too; more processes than cores allowed), with gradient
+    /// buckets of 16 KiB (unless the environment sets them), so that the small networks here have
+    /// many sums in flight during each backward pass.
     func mpirun(_ n: Int, _ arguments: [String]) throws -> Process {
         guard let launcher else { throw XCTSkip("Open MPI's mpirun is not installed (scripts/setup.sh installs openmpi-bin)") }
         let p = try process([])
@@ -35,6 +37,7 @@ final class DataParallelTests: MMKDCommandTestCase {
         var environment = p.environment ?? [:]
         environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
         environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        environment["MMKD_GRADIENT_BUCKET_KB"] = environment["MMKD_GRADIENT_BUCKET_KB"] ?? "16"
         p.environment = environment
         return p
     }

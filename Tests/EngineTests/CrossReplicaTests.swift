@@ -49,4 +49,41 @@ final class CrossReplicaTests: XCTestCase {
             assertClose(Tensor.concat([parts[0][3], parts[1][3]], axis: 0), expected[0], tolerance: 1e-5, "∂x, relu \(relu)")
         }
     }
+
+    /// The gradient average in buckets started during the backward pass gives the same bits as one
+    /// sum after it, for buckets of one value, of a few, and of everything; with a parameter the
+    /// loss does not use (zeros) and one passed twice; and a pass whose batch norm runs collectives
+    /// of its own between the buckets' (the group defers each bucket's sum to its wait).
+    func testBucketedGradientAverageEqualsOneSumAfterThePass() {
+        let x = Self.random([4, 3, 6, 6], seed: 11)
+        let convW = Self.random([8, 3, 3, 3], seed: 12).requiringGrad()
+        let gamma = Self.random([8], seed: 13).requiringGrad(), beta = Self.random([8], seed: 14).requiringGrad()
+        let fc = Self.random([8 * 36, 5], seed: 15).requiringGrad()
+        let unused = Self.random([3], seed: 16).requiringGrad()
+        let parameters = [convW, gamma, beta, fc, unused, gamma]
+        @Sendable func loss(_ rows: Range<Int>) -> Tensor {
+            let h = x.slice(axis: 0, rows).conv2d(convW, padding: (1, 1)).batchNormTraining(weight: gamma, bias: beta, fusedReLU: true).0
+            return h.flattened(from: 1).matmul(fc).square().mean()
+        }
+        let saved = Replicas.bucketCapacity
+        defer { Replicas.bucketCapacity = saved }
+        for capacity in [1, 7, 300, 1 << 20] {
+            Replicas.bucketCapacity = capacity
+            let parts = ThreadReplicaGroup.run(size: 2) { group in
+                Replicas.with(group) { () -> ([[Float]], [[Float]]) in
+                    let rows = group.rank * 2 ..< group.rank * 2 + 2
+                    let oneSum = Replicas.averaged(gradients(of: loss(rows), wrt: parameters))
+                    let bucketed = Replicas.averagedGradients(of: loss(rows), wrt: parameters, retainGraph: false)
+                    return (oneSum.map(\.scalars), bucketed.map(\.scalars))
+                }
+            }
+            for (rank, (oneSum, bucketed)) in parts.enumerated() {
+                XCTAssertEqual(bucketed, oneSum, "capacity \(capacity), rank \(rank)")
+                XCTAssertEqual(bucketed[4], [0, 0, 0], "the unused parameter")
+                XCTAssertEqual(bucketed[5], bucketed[1], "the parameter passed twice")
+                XCTAssertNotEqual(bucketed[0], Array(repeating: 0, count: bucketed[0].count))
+            }
+            XCTAssertEqual(parts[0].1, parts[1].1, "capacity \(capacity): ranks differ")
+        }
+    }
 }

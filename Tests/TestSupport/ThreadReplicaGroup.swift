@@ -91,6 +91,23 @@ public final class ThreadReplicaGroup: ReplicaGroup, @unchecked Sendable {
         for i in values.indices { values[i] = parts.dropFirst().reduce(parts[0][i]) { $0 + $1[i] } }
     }
 
+    /// Deferred to its `wait()` (the members wait in the same order), so that a caller that read
+    /// or changed the values before then would see it: `test()` says not done until then.
+    public func startSum(_ values: UnsafeMutableBufferPointer<Float>) -> any StartedSum { DeferredSum(group: self, values: values) }
+
+    final class DeferredSum: StartedSum {
+        let group: ThreadReplicaGroup
+        let values: UnsafeMutableBufferPointer<Float>
+        var done = false
+        init(group: ThreadReplicaGroup, values: UnsafeMutableBufferPointer<Float>) { self.group = group; self.values = values }
+        func test() -> Bool { done }
+        func wait() {
+            guard !done else { return }
+            group.sum(values)
+            done = true
+        }
+    }
+
     public func gather(_ local: UnsafeBufferPointer<Float>, into all: UnsafeMutableBufferPointer<Float>) {
         let parts = self.all(local)
         for (r, part) in parts.enumerated() { for (i, v) in part.enumerated() { all[r * local.count + i] = v } }

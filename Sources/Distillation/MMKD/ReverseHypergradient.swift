@@ -20,7 +20,7 @@ import NN
 /// and roll back (MMKD's step 9g).
 ///
 /// Data-parallel (`Replicas.current`): every gradient of a replicated quantity (parameters, meta
-/// parameters) is averaged over the processes (`Replicas.averaged`, recorded when the graph is), so
+/// parameters) is averaged over the processes (`Replicas.averagedGradients`, recorded when the graph is), so
 /// that g_j, the adjoints, h and the meta gradients are the whole batch's, exact to second order.
 public struct ReverseHypergradient {
     /// One look-ahead step: the loss at the learner's current parameters, and whether it depends on
@@ -50,11 +50,11 @@ public struct ReverseHypergradient {
             // The newest step is replayed first: its graph is kept even when recomputing, at no
             // cost in peak memory (the replay would rebuild the same graph right away).
             let keep = mode == .exact && (keepGraphs || index == steps.count - 1)
-            let g = Replicas.averaged(gradients(of: step.loss(), wrt: parameters, createGraph: keep, retainGraph: keep))
+            let g = Replicas.averagedGradients(of: step.loss(), wrt: parameters, createGraph: keep, retainGraph: keep)
             records.append((parameters, keep ? g : []))
             driver.update(learner, gradients: Dictionary(uniqueKeysWithValues: zip(names, g.map { $0.detached() })))
         }
-        var a0 = Replicas.averaged(gradients(of: validation(), wrt: learner.parameters, retainGraph: false))
+        var a0 = Replicas.averagedGradients(of: validation(), wrt: learner.parameters, retainGraph: false)
         var a1 = a0.map { Tensor.zeros($0.shape) }
         var meta = metaParameters.map { Tensor.zeros($0.shape) }
 
@@ -68,12 +68,12 @@ public struct ReverseHypergradient {
                 var g = record.gradients
                 if g.isEmpty {
                     learner.update(parameters: Dictionary(uniqueKeysWithValues: zip(names, record.parameters)))
-                    g = Replicas.averaged(gradients(of: steps[index].loss(), wrt: record.parameters, createGraph: true))
+                    g = Replicas.averagedGradients(of: steps[index].loss(), wrt: record.parameters, createGraph: true)
                 }
                 let x = zip(g, v).map { ($0 * $1).sum() }.reduce(Tensor(scalar: 0), +)
                 // The oldest step's h would only update an adjoint nobody reads: ask for ∂X/∂φ alone.
                 let wantH = index > 0
-                let all = Replicas.averaged(gradients(of: x, wrt: (wantH ? record.parameters : []) + (steps[index].dependsOnMeta ? metaParameters : []), retainGraph: false))
+                let all = Replicas.averagedGradients(of: x, wrt: (wantH ? record.parameters : []) + (steps[index].dependsOnMeta ? metaParameters : []), retainGraph: false)
                 h = wantH ? Array(all.prefix(record.parameters.count)) : []
                 if steps[index].dependsOnMeta { meta = zip(meta, all.dropFirst(wantH ? record.parameters.count : 0)).map { $0 + $1 } }
             case .firstOrder:
@@ -84,7 +84,7 @@ public struct ReverseHypergradient {
                         let eps = 0.01 / norm
                         func metaGradient(at sign: Float) -> [Tensor] {
                             learner.update(parameters: Dictionary(uniqueKeysWithValues: zip(names, zip(record.parameters, v).map { ($0 + $1 * (sign * eps)).detached() })))
-                            return Replicas.averaged(gradients(of: steps[index].loss(), wrt: metaParameters, retainGraph: false))
+                            return Replicas.averagedGradients(of: steps[index].loss(), wrt: metaParameters, retainGraph: false)
                         }
                         let plus = metaGradient(at: 1), minus = metaGradient(at: -1)
                         meta = zip(meta, zip(plus, minus)).map { $0 + ($1.0 - $1.1) / (2 * eps) }

@@ -17,6 +17,23 @@ public func gradients(of output: Tensor, wrt inputs: [Tensor], createGraph: Bool
 
 /// Vector–Jacobian product: gradients of `⟨seed, output⟩` with respect to `inputs`.
 public func gradients(of output: Tensor, seed: Tensor, wrt inputs: [Tensor], createGraph: Bool = false, retainGraph: Bool = true) -> [Tensor] {
+    gradients(of: output, seed: seed, wrt: inputs, createGraph: createGraph, retainGraph: retainGraph, observer: nil)
+}
+
+/// Follows a backward pass (`gradients(of:seed:wrt:…:observer:)`) as it goes.
+package protocol GradientObserver: AnyObject {
+    /// Input `index`'s gradient is complete: nothing later in the pass adds to it. Called once per
+    /// input, in the order the pass completes them (the same on every process for the same graph).
+    func gradientIsFinal(index: Int, gradient: Tensor)
+    /// The pass finished one node's backward rule.
+    func nodeFinished()
+}
+
+/// As `gradients(of:seed:wrt:createGraph:retainGraph:)`, telling `observer` of each input's
+/// gradient as soon as it is complete (data-parallel runs start summing it over the processes
+/// while the pass goes on).
+package func gradients(of output: Tensor, seed: Tensor, wrt inputs: [Tensor], createGraph: Bool, retainGraph: Bool,
+                       observer: GradientObserver?) -> [Tensor] {
     precondition(seed.shape == output.shape, "gradients: seed shape \(seed.shape) differs from output \(output.shape)")
     precondition(retainGraph || !createGraph, "gradients: createGraph needs the graph retained")
     let targets = Set(inputs.map(ObjectIdentifier.init))
@@ -45,12 +62,20 @@ public func gradients(of output: Tensor, seed: Tensor, wrt inputs: [Tensor], cre
     }
 
     var grads: [ObjectIdentifier: Tensor] = [ObjectIdentifier(output): seed]
+    var reported: Set<ObjectIdentifier> = []
     GradMode.with(enabled: createGraph) {
         for position in order.indices.reversed() {
             let tensor = order[position]!
             if !retainGraph { order[position] = nil }
             defer { if !retainGraph { tensor.gradFunction?.release() } }
             let id = ObjectIdentifier(tensor)
+            if let observer, targets.contains(id) {
+                // Every consumer of `tensor` comes later in `order`, so its gradient is complete.
+                let g = grads[id] ?? Tensor.zeros(tensor.shape)
+                for index in inputs.indices where ObjectIdentifier(inputs[index]) == id { observer.gradientIsFinal(index: index, gradient: g) }
+                reported.insert(id)
+            }
+            defer { observer?.nodeFinished() }
             guard let fn = tensor.gradFunction, relevant[id] == true, let g = grads[id] else { continue }
             if !targets.contains(id) { grads[id] = nil }  // free intermediate gradients early
             let needed = fn.inputs.map { relevant[ObjectIdentifier($0)] == true }
@@ -65,5 +90,11 @@ public func gradients(of output: Tensor, seed: Tensor, wrt inputs: [Tensor], cre
             }
         }
     }
-    return inputs.map { grads[ObjectIdentifier($0)] ?? Tensor.zeros($0.shape) }
+    let result = inputs.map { grads[ObjectIdentifier($0)] ?? Tensor.zeros($0.shape) }
+    if let observer {
+        for index in inputs.indices where !reported.contains(ObjectIdentifier(inputs[index])) {
+            observer.gradientIsFinal(index: index, gradient: result[index])
+        }
+    }
+    return result
 }

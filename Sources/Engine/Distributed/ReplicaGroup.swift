@@ -16,6 +16,10 @@ public protocol ReplicaGroup: AnyObject, Sendable {
     func sum(_ values: UnsafeMutableBufferPointer<Float>)
     /// Replaces each value by its sum over the group's processes.
     func sum(_ values: UnsafeMutableBufferPointer<Double>)
+    /// Starts replacing each value by its sum over the group and returns without waiting for the
+    /// other processes; `values` must stay alive and untouched until the returned sum's `wait()` has
+    /// returned. Sums complete in the order they were started, on every process.
+    func startSum(_ values: UnsafeMutableBufferPointer<Float>) -> any StartedSum
     /// Every process's `local` (the same count on each) concatenated in rank order into `all`
     /// (`size × local.count` values).
     func gather(_ local: UnsafeBufferPointer<Float>, into all: UnsafeMutableBufferPointer<Float>)
@@ -28,8 +32,29 @@ public protocol ReplicaGroup: AnyObject, Sendable {
     var traffic: (bytes: Int, seconds: Double) { get }
 }
 
+/// A sum over a replica group in flight (`ReplicaGroup.startSum`).
+public protocol StartedSum: AnyObject {
+    /// Lets the sum advance (and the group's other started sums); true once it is complete.
+    func test() -> Bool
+    /// Returns once the sum is complete and its values final.
+    func wait()
+}
+
+/// A sum that was complete when it was started (a group that cannot overlap its sums).
+public final class CompletedSum: StartedSum {
+    public init() {}
+    public func test() -> Bool { true }
+    public func wait() {}
+}
+
 extension ReplicaGroup {
     public var traffic: (bytes: Int, seconds: Double) { (0, 0) }
+
+    /// Sums at once (no overlap).
+    public func startSum(_ values: UnsafeMutableBufferPointer<Float>) -> any StartedSum {
+        sum(values)
+        return CompletedSum()
+    }
 
     /// `values` summed over the group.
     public func sum(_ values: [Double]) -> [Double] {

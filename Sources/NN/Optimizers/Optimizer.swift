@@ -39,10 +39,10 @@ public struct OptimizerDriver<O: Optimizer> {
     /// `createGraph` the gradients and the step are recorded (a differentiable look-ahead step).
     /// Without it, `loss`'s graph is released on the way (it cannot be differentiated again). In a
     /// data-parallel step (`Replicas.current`), `loss` is this process's slice's and the gradients
-    /// are averaged over the processes first.
+    /// are averaged over the processes first (in buckets while the backward pass goes on, unless recorded).
     public mutating func minimize(_ loss: Tensor, of module: Module, createGraph: Bool = false) {
         let named = module.namedParameters
-        let grads = Replicas.averaged(gradients(of: loss, wrt: named.map(\.1), createGraph: createGraph, retainGraph: createGraph))
+        let grads = Replicas.averagedGradients(of: loss, wrt: named.map(\.1), createGraph: createGraph, retainGraph: createGraph)
         update(module, gradients: Dictionary(uniqueKeysWithValues: zip(named.map(\.0), grads)), recordGraph: createGraph)
     }
 }
