@@ -57,7 +57,7 @@ public final class MMKDIteration: DistillationStep {
         }
         let all = { (t: Tensor) in withoutGrad { t.detached().gatheredAcrossReplicas(group) } }
         buffer.offer(images: all(batch.images), labels: group.gather(batch.labels), studentLogits: all(studentLogits),
-                     cachedBatches: teacherOutputs.flatMap(\.cachedParts).map(all))
+                     cachedBatches: teacherOutputs.flatMap { $0.wholeBatchCachedParts(group) })
     }
 
     /// The meta step on a buffer draw of one batch, or on `current` with the buffer off.
@@ -70,7 +70,8 @@ public final class MMKDIteration: DistillationStep {
                 let share = group.share(of: labels.count)
                 let slice = { (t: Tensor) in t.slice(axis: 0, share) }
                 (images, labels, hard) = (slice(images), Array(labels[share]), hard.map {
-                    TeacherOutputs(logits: slice($0.logits), penultimate: slice($0.penultimate), hint: slice($0.hint))
+                    TeacherOutputs(logits: slice($0.logits), penultimate: slice($0.penultimate), hint: slice($0.hint),
+                                   wholeBatchPenultimate: $0.penultimate)
                 })
             }
         } else {

@@ -41,7 +41,7 @@ public struct MetaLearnedTeacherWeights: DistillationMethod {
             let mse = batch.featureErrors(student: penultimate, teacherMaps: t.map(\.penultimate))
             let normalised = !hyper.compatOfficial
             let wf = hyper.learnFeatureWeights
-                ? nets.feature.weights(teacherInputs: t.map { $0.penultimate.batchSimilarity(normalised: normalised) },
+                ? nets.feature.weights(teacherInputs: t.map { $0.penultimate.batchSimilarity(normalised: normalised, wholeBatch: Replicas.current.map($0.wholeBatchPenultimate)) },
                                        studentInput: penultimate.detached().batchSimilarity(normalised: normalised))
                 : uniform
             terms.featureTerm = (wf * mse).sum() / batch.b

@@ -34,10 +34,12 @@ extension Tensor {
     /// with each row L2-normalised when `normalised` (similarity-preserving KD, the default) or raw
     /// (the official MMKD code; see DESIGN.md §3.5 on why that never learns). In a data-parallel
     /// step (`Replicas.current`) this process's rows of the whole batch's matrix: its slice `[b, …]`
-    /// against every process's, `[b, B]`.
-    public func batchSimilarity(normalised: Bool = true) -> Tensor {
+    /// against every process's, `[b, B]`; `wholeBatch`, when given, is every process's `self`
+    /// already gathered (a constant: nothing flows back through it).
+    public func batchSimilarity(normalised: Bool = true, wholeBatch: Tensor? = nil) -> Tensor {
         let f = flattened(from: 1)
-        let g = f.matmul(Replicas.current.map { f.gatheredAcrossReplicas($0) } ?? f, transposeOther: true)
+        let all = wholeBatch.map { $0.flattened(from: 1) } ?? Replicas.current.map { f.gatheredAcrossReplicas($0) } ?? f
+        let g = f.matmul(all, transposeOther: true)
         guard normalised else { return g }
         return g / (g.square().sum(axes: [1], keepDims: true) + 1e-12).sqrt()
     }

@@ -10,9 +10,35 @@ public struct TeacherOutputs {
     /// The stage maps attention transfer matches (feature indices 1 … −2; empty where not kept,
     /// as for hard-buffer samples).
     public var stages: [Tensor]
+    /// The whole batch's penultimate maps of a data-parallel step, once fetched.
+    private let wholeBatch: WholeBatchCache
 
-    public init(logits: Tensor, penultimate: Tensor, hint: Tensor, stages: [Tensor] = []) {
+    /// `wholeBatchPenultimate`, where known, is every process's `penultimate` in rank order (as
+    /// the hard buffer's draws have it before each process takes its slice).
+    public init(logits: Tensor, penultimate: Tensor, hint: Tensor, stages: [Tensor] = [], wholeBatchPenultimate: Tensor? = nil) {
         self.logits = logits; self.penultimate = penultimate; self.hint = hint; self.stages = stages
+        wholeBatch = WholeBatchCache(slice: penultimate, whole: wholeBatchPenultimate)
+    }
+
+    /// Every process's penultimate maps of this batch in rank order (`gatheredAcrossReplicas`),
+    /// gathered at most once however many readers ask (MMKD's feature weights in each loss it
+    /// evaluates, and the hard buffer).
+    public func wholeBatchPenultimate(_ group: any ReplicaGroup) -> Tensor { wholeBatch.value(of: penultimate, group) }
+}
+
+/// The gathered whole batch of one slice tensor, kept for the next reader.
+private final class WholeBatchCache {
+    private var slice: Tensor
+    private var whole: Tensor?
+
+    init(slice: Tensor, whole: Tensor?) { self.slice = slice; self.whole = whole }
+
+    func value(of current: Tensor, _ group: any ReplicaGroup) -> Tensor {
+        if current !== slice { (slice, whole) = (current, nil) }  // the outputs' map was replaced
+        if let whole { return whole }
+        let gathered = withoutGrad { current.detached().gatheredAcrossReplicas(group) }
+        whole = gathered
+        return gathered
     }
 }
 
@@ -21,6 +47,11 @@ extension TeacherOutputs {
     /// more): the logits and the penultimate map, in this order.
     var cachedParts: [Tensor] { [logits, penultimate] }
     static let cachedPartCount = 2
+
+    /// `cachedParts` of the whole batch of a data-parallel step: every process's, in rank order.
+    func wholeBatchCachedParts(_ group: any ReplicaGroup) -> [Tensor] {
+        [withoutGrad { logits.detached().gatheredAcrossReplicas(group) }, wholeBatchPenultimate(group)]
+    }
 
     /// Outputs rebuilt from `cachedParts` (the hint is not cached: the penultimate map stands in).
     init(cachedParts p: ArraySlice<Tensor>) {
