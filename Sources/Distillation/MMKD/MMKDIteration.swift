@@ -55,8 +55,8 @@ public final class MMKDIteration: DistillationStep {
             buffer.offer(images: batch.images, labels: batch.labels, studentLogits: studentLogits, teacherOutputs: teacherOutputs)
             return
         }
-        let all = { (t: Tensor) in withoutGrad { t.detached().gatheredAcrossReplicas(group) } }
-        buffer.offer(images: all(batch.images), labels: group.gather(batch.labels), studentLogits: all(studentLogits),
+        buffer.offer(images: batch.images.wholeBatchValues(group), labels: group.gather(batch.labels),
+                     studentLogits: studentLogits.wholeBatchValues(group),
                      cachedBatches: teacherOutputs.flatMap { $0.wholeBatchCachedParts(group) })
     }
 

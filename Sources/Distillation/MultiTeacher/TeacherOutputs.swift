@@ -36,7 +36,7 @@ private final class WholeBatchCache {
     func value(of current: Tensor, _ group: any ReplicaGroup) -> Tensor {
         if current !== slice { (slice, whole) = (current, nil) }  // the outputs' map was replaced
         if let whole { return whole }
-        let gathered = withoutGrad { current.detached().gatheredAcrossReplicas(group) }
+        let gathered = current.wholeBatchValues(group)
         whole = gathered
         return gathered
     }
@@ -50,7 +50,7 @@ extension TeacherOutputs {
 
     /// `cachedParts` of the whole batch of a data-parallel step: every process's, in rank order.
     func wholeBatchCachedParts(_ group: any ReplicaGroup) -> [Tensor] {
-        [withoutGrad { logits.detached().gatheredAcrossReplicas(group) }, wholeBatchPenultimate(group)]
+        [logits.wholeBatchValues(group), wholeBatchPenultimate(group)]
     }
 
     /// Outputs rebuilt from `cachedParts` (the hint is not cached: the penultimate map stands in).
@@ -58,4 +58,9 @@ extension TeacherOutputs {
         precondition(p.count == TeacherOutputs.cachedPartCount, "TeacherOutputs: \(p.count) cached parts")
         self.init(logits: p[p.startIndex], penultimate: p[p.startIndex + 1], hint: p[p.startIndex + 1])
     }
+}
+
+extension Tensor {
+    /// Every process's values of this tensor in rank order, as a constant (nothing flows back).
+    func wholeBatchValues(_ group: any ReplicaGroup) -> Tensor { withoutGrad { detached().gatheredAcrossReplicas(group) } }
 }

@@ -62,18 +62,18 @@ package func gradients(of output: Tensor, seed: Tensor, wrt inputs: [Tensor], cr
     }
 
     var grads: [ObjectIdentifier: Tensor] = [ObjectIdentifier(output): seed]
-    var reported: Set<ObjectIdentifier> = []
+    // For the observer: each input's positions in `inputs` (an input may be passed twice), until reported.
+    var unreported: [ObjectIdentifier: [Int]] = observer == nil ? [:] : Dictionary(grouping: inputs.indices) { ObjectIdentifier(inputs[$0]) }
     GradMode.with(enabled: createGraph) {
         for position in order.indices.reversed() {
             let tensor = order[position]!
             if !retainGraph { order[position] = nil }
             defer { if !retainGraph { tensor.gradFunction?.release() } }
             let id = ObjectIdentifier(tensor)
-            if let observer, targets.contains(id) {
+            if let observer, let indices = unreported.removeValue(forKey: id) {
                 // Every consumer of `tensor` comes later in `order`, so its gradient is complete.
                 let g = grads[id] ?? Tensor.zeros(tensor.shape)
-                for index in inputs.indices where ObjectIdentifier(inputs[index]) == id { observer.gradientIsFinal(index: index, gradient: g) }
-                reported.insert(id)
+                for index in indices { observer.gradientIsFinal(index: index, gradient: g) }
             }
             defer { observer?.nodeFinished() }
             guard let fn = tensor.gradFunction, relevant[id] == true, let g = grads[id] else { continue }
@@ -92,9 +92,8 @@ package func gradients(of output: Tensor, seed: Tensor, wrt inputs: [Tensor], cr
     }
     let result = inputs.map { grads[ObjectIdentifier($0)] ?? Tensor.zeros($0.shape) }
     if let observer {
-        for index in inputs.indices where !reported.contains(ObjectIdentifier(inputs[index])) {
-            observer.gradientIsFinal(index: index, gradient: result[index])
-        }
+        // Inputs the pass never reached (the output does not depend on them): zeros.
+        for index in unreported.values.joined().sorted() { observer.gradientIsFinal(index: index, gradient: result[index]) }
     }
     return result
 }

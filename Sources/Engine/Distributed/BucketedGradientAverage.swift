@@ -39,7 +39,6 @@ extension Replicas {
 /// 1/size, the same arithmetic as `Replicas.averaged`.
 final class BucketedGradientAverage: GradientObserver {
     final class Bucket {
-        var members: [(index: Int, offset: Int)] = []
         var count = 0
         var remaining = 0
         var values: TensorStorage!
@@ -63,7 +62,6 @@ final class BucketedGradientAverage: GradientObserver {
             if buckets.isEmpty || (buckets.last!.count > 0 && buckets.last!.count + n > capacity) { buckets.append(Bucket()) }
             let bucket = buckets.last!
             place[index] = (buckets.count - 1, bucket.count)
-            bucket.members.append((index, bucket.count))
             bucket.count += n
             bucket.remaining += 1
         }
