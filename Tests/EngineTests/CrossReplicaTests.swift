@@ -50,6 +50,45 @@ final class CrossReplicaTests: XCTestCase {
         }
     }
 
+    /// Second order: H = ⟨v, ∂x⟩ + ⟨p, ∂γ⟩ + ⟨q, ∂β⟩ of the whole batch's loss, differentiated again
+    /// with respect to x, γ and β, by the fused double backward (outer pass not recorded) and by
+    /// the composite formula (recorded), on two threads each with half the batch. Each replica's H
+    /// is its share: its own slice's ⟨v, ∂x⟩ and half of the replicated terms, so that the group's
+    /// total is the whole batch's H.
+    func testSynchronisedBatchNormSecondOrderEqualsTheWholeBatch() {
+        for (relu, c, recorded) in [(false, 3, false), (true, 16, false), (true, 16, true), (false, 3, true)] {
+            let input = Self.random([4, 16, 6, 6], seed: 5)
+            let x = c == 3 ? Self.random([4, 3, 5, 5], seed: 1) : input.conv2d(Self.random([16, 16, 3, 3], seed: 6), bias: nil, stride: (1, 1), padding: (1, 1))
+            let w = Self.random(x.shape, seed: 2), v = Self.random(x.shape, seed: 7)
+            let p = Self.random([c], seed: 8), q = Self.random([c], seed: 9)
+            let gamma = Self.random([c], seed: 3).requiringGrad(), beta = Self.random([c], seed: 4).requiringGrad()
+            @Sendable func outer(_ xs: Tensor, _ share: Float, _ rows: Range<Int>, average: ([Tensor]) -> [Tensor]) -> [Tensor] {
+                let l = CrossReplicaTests.loss(xs, gamma, beta, w.slice(axis: 0, rows), relu: relu).0
+                let g = gradients(of: l, wrt: [xs, gamma, beta], createGraph: true)
+                let params = average([g[1], g[2]])
+                let h = (g[0] * v.slice(axis: 0, rows)).sum().scaled(by: share)
+                    + ((params[0] * p).sum() + (params[1] * q).sum()).scaled(by: share)
+                return gradients(of: h, wrt: [xs, gamma, beta], createGraph: recorded)
+            }
+            let xr = x.requiringGrad()
+            let expected = outer(xr, 1, 0 ..< 4) { $0 }
+            let parts = ThreadReplicaGroup.run(size: 2) { group in
+                Replicas.with(group) { () -> [Tensor] in
+                    let rows = group.rank * 2 ..< group.rank * 2 + 2
+                    // This slice's loss is twice its share of the whole batch's mean: ∂x and the average of ∂γ, ∂β scaled to match.
+                    let g = outer(x.slice(axis: 0, rows).requiringGrad(), 0.5, rows) { Replicas.averaged($0) }
+                    return [g[0]] + Replicas.averaged([g[1], g[2]]).map { $0.scaled(by: 2) }
+                }
+            }
+            let label = "relu \(relu), c \(c), recorded \(recorded)"
+            assertClose(Tensor.concat([parts[0][0], parts[1][0]], axis: 0), expected[0], tolerance: 1e-4, "∂x of H, \(label)")
+            for part in parts {
+                assertClose(part[1], expected[1], tolerance: 1e-4, "∂γ of H, \(label)")
+                assertClose(part[2], expected[2], tolerance: 1e-4, "∂β of H, \(label)")
+            }
+        }
+    }
+
     /// The gradient average in buckets started during the backward pass gives the same bits as one
     /// sum after it, for buckets of one value, of a few, and of everything; with a parameter the
     /// loss does not use (zeros) and one passed twice; and a pass whose batch norm runs collectives

@@ -274,16 +274,24 @@ enum Derivatives {
 
     /// The closed form of batch norm's backward, in differentiable ops (statistics recomputed from
     /// x, so that their dependence on x is differentiated too), with x̂ = (x − μ)·invstd:
-    /// ∂x = γ·invstd·(g − mean(g) − x̂·mean(g·x̂)), ∂γ = Σ g·x̂, ∂β = Σ g
-    static func batchNormBackward(_ g: Tensor, _ x: Tensor, weight: Tensor, eps: Float, need: [Bool]) -> [Tensor?] {
+    /// ∂x = γ·invstd·(g − mean(g) − x̂·mean(g·x̂)), ∂γ = Σ g·x̂, ∂β = Σ g. With a group, x and g are
+    /// this process's slices of a data-parallel batch: the means (statistics included) are the whole
+    /// batch's, through cross-replica sums, while ∂γ and ∂β are this process's shares.
+    static func batchNormBackward(_ g: Tensor, _ x: Tensor, weight: Tensor, eps: Float, need: [Bool],
+                                  across group: (any ReplicaGroup)? = nil) -> [Tensor?] {
         let axes = x.channelAxes
-        let centered = x - x.mean(axes: axes, keepDims: true)
-        let invstd = (centered.square().mean(axes: axes, keepDims: true) + eps).rsqrt()
+        func batchMean(_ t: Tensor) -> Tensor {
+            guard let group else { return t.mean(axes: axes, keepDims: true) }
+            let total = Float(t.count / t.shape[1] * group.size)
+            return t.sum(axes: axes, keepDims: true).summedAcrossReplicas(group).scaled(by: 1 / total)
+        }
+        let centered = x - batchMean(x)
+        let invstd = (batchMean(centered.square()) + eps).rsqrt()
         let xhat = centered * invstd
         var gx: Tensor? = nil
         if need[0] {
-            let meanG = g.mean(axes: axes, keepDims: true)
-            let meanGX = (g * xhat).mean(axes: axes, keepDims: true)
+            let meanG = batchMean(g)
+            let meanGX = batchMean(g * xhat)
             gx = weight.reshaped(x.channelBroadcastShape) * invstd * (g - meanG - xhat * meanGX)
         }
         return [gx, need[1] ? (g * xhat).sum(axes: axes) : nil, need[2] ? g.sum(axes: axes) : nil]

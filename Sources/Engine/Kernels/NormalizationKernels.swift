@@ -216,11 +216,13 @@ package enum NormalizationKernels: EightLaneMemory {
     /// Fused training-mode batch-norm input gradient:
     /// `gx = γ·invstd·(gy − mean(gy) − x̂·mean(gy·x̂))`, with `x̂ = (x − μ)·invstd`, computed as
     /// `k·gy + a·(x − μ) + b` per channel; with `mask`, `gy` is first zeroed where `mask ≤ 0` (a fused
-    /// ReLU's backward; the sums must have been taken with the same mask).
+    /// ReLU's backward; the sums must have been taken with the same mask). The means are over
+    /// `count` values per channel (nil: n·hw; more when the sums are a larger batch's, of which
+    /// this buffer is a slice).
     package static func batchNormBackward(_ gy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, mask: UnsafePointer<Float>? = nil, _ l: ChannelLayout,
-                                         mean: UnsafePointer<Float>, invstd: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
+                                         count: Int? = nil, mean: UnsafePointer<Float>, invstd: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
                                          sumGy: UnsafePointer<Float>, sumGyXhat: UnsafePointer<Float>, _ gx: UnsafeMutablePointer<Float>) {
-        let m = Float(l.n * l.hw)
+        let m = Float(count ?? l.n * l.hw)
         var k = [Float](repeating: 0, count: l.c), a = k, b = k
         for ch in 0..<l.c {
             k[ch] = gamma[ch] * invstd[ch]
@@ -238,6 +240,11 @@ package enum NormalizationKernels: EightLaneMemory {
     // first-order evaluation of the derivative of `Derivatives.batchNormBackward`, with the statistics
     // saved by the forward. `sumGy`, `sumGyCentered` are the first backward's Σ gy′ and Σ gy′·(x − μ);
     // M = n·hw. Outputs that are nil are not computed.
+    //
+    // When this buffer is one process's slice of a data-parallel batch (`count` = M over the whole
+    // batch), the statistics and the first backward's sums are the whole batch's, and the
+    // reductions these kernels take over u, a or b are summed over the group by the caller's hook;
+    // ∂γ stays this process's share.
 
     /// For an upstream `u` of gx (shaped as x): ∂gy = mask·(γs·u − γs³·Σu(x−μ)/M·(x−μ) − γs·Σu/M),
     /// ∂x = u·C + (x−μ)·A + gy′·B + D (coefficients below), ∂γ = s·(Σu·gy′ − Σu·Σgy′/M −
@@ -246,9 +253,11 @@ package enum NormalizationKernels: EightLaneMemory {
                                                       mask: UnsafePointer<Float>?, _ l: ChannelLayout, mean: UnsafePointer<Float>,
                                                       invstd: UnsafePointer<Float>, gamma: UnsafePointer<Float>,
                                                       sumGy: UnsafePointer<Float>, sumGyCentered: UnsafePointer<Float>,
+                                                      count: Int? = nil,
+                                                      sumAcrossReplicas: ((UnsafeMutableBufferPointer<Double>) -> Void)? = nil,
                                                       gradGy: UnsafeMutablePointer<Float>?, gradX: UnsafeMutablePointer<Float>?,
                                                       gradGamma: UnsafeMutablePointer<Float>?) {
-        let c = l.c, m = Double(l.n * l.hw)
+        let c = l.c, m = Double(count ?? l.n * l.hw)
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 6 * c), dots = UnsafeMutablePointer<Double>.allocate(capacity: 2 * c)
         defer { scratch.deallocate(); dots.deallocate() }
         let (scale, yScale, shift, zeros, su, sux) = (scratch, scratch + c, scratch + 2 * c, scratch + 3 * c, scratch + 4 * c, scratch + 5 * c)
@@ -257,15 +266,20 @@ package enum NormalizationKernels: EightLaneMemory {
         channelSums(u, x, center: mean, l, sumGy: su, sumGyCentered: sux)
         channelReduce(u, mask.map { .maskedSumAndCenteredDot(gy, center: zeros, mask: $0) } ?? .sumAndCenteredDot(gy, center: zeros),
                       l, first: dots, second: dots + c)
+        // This process's Σ u, Σ u·(x − μ), Σ u·gy′ (for ∂γ) and, over a group, the whole batch's.
+        var local = [Double](repeating: 0, count: 3 * c)
+        for ch in 0..<c { local[ch] = Double(su[ch]); local[c + ch] = Double(sux[ch]); local[2 * c + ch] = dots[c + ch] }
+        var whole = local
+        if let sumAcrossReplicas { whole.withUnsafeMutableBufferPointer { sumAcrossReplicas($0) } }
         struct Sums { var g, s, s3, su, sux, sg, sgx, sgu: Double }
-        func sums(_ ch: Int) -> Sums {
+        func sums(_ ch: Int, _ u: [Double]) -> Sums {
             let s = Double(invstd[ch])
-            return Sums(g: Double(gamma[ch]), s: s, s3: s * s * s, su: Double(su[ch]), sux: Double(sux[ch]), sg: Double(sumGy[ch]),
-                        sgx: Double(sumGyCentered[ch]), sgu: dots[c + ch])
+            return Sums(g: Double(gamma[ch]), s: s, s3: s * s * s, su: u[ch], sux: u[c + ch], sg: Double(sumGy[ch]),
+                        sgx: Double(sumGyCentered[ch]), sgu: u[2 * c + ch])
         }
         if let gradGy {
             for ch in 0..<c {
-                let k = sums(ch)
+                let k = sums(ch, whole)
                 scale[ch] = Float(k.g * k.s); yScale[ch] = Float(-k.g * k.s3 * k.sux / m); shift[ch] = Float(-k.g * k.s * k.su / m)
             }
             channelMap(u, scale: scale, x, yScale: yScale, yCenter: mean, shift: shift, mask: mask, masksOutput: true, l, gradGy)
@@ -274,32 +288,34 @@ package enum NormalizationKernels: EightLaneMemory {
             // A = γs³·(Σu·Σgy′/M − Σu·gy′ + 3s²·Σgy′(x−μ)·Σu(x−μ)/M)/M, B = −γs³·Σu(x−μ)/M,
             // C = −γs³·Σgy′(x−μ)/M, D = γs³·(Σu(x−μ)·Σgy′ + Σgy′(x−μ)·Σu)/M²
             for ch in 0..<c {
-                let k = sums(ch)
+                let k = sums(ch, whole)
                 let allSub = k.su * k.sg / m - k.sgu + 3 * k.s * k.s * k.sgx * k.sux / m
                 scale[ch] = Float(-k.g * k.s3 * k.sgx / m)
                 yScale[ch] = Float(k.g * k.s3 * allSub / m)
                 shift[ch] = Float(k.g * k.s3 * (k.sux * k.sg + k.sgx * k.su) / (m * m))
             }
             channelMap(u, scale: scale, x, yScale: yScale, yCenter: mean, shift: shift, l, gradX)
-            for ch in 0..<c { let k = sums(ch); scale[ch] = Float(-k.g * k.s3 * k.sux / m); yScale[ch] = 1 }
+            for ch in 0..<c { let k = sums(ch, whole); scale[ch] = Float(-k.g * k.s3 * k.sux / m); yScale[ch] = 1 }
             channelMap(gy, scale: scale, gradX, yScale: yScale, shift: zeros, mask: mask, l, gradX)
         }
         if let gradGamma {
             for ch in 0..<c {
-                let k = sums(ch)
+                let k = sums(ch, local)
                 gradGamma[ch] = Float(k.s * (k.sgu - k.su * k.sg / m - k.s * k.s * k.sux * k.sgx / m))
             }
         }
     }
 
     /// For an upstream `a` of gγ (per channel): ∂gy = mask·a·s·(x − μ), ∂x = a·(s·gy′ − s·Σgy′/M −
-    /// s³·Σgy′(x−μ)/M·(x − μ)); gγ does not depend on γ. One map each.
+    /// s³·Σgy′(x−μ)/M·(x − μ)); gγ does not depend on γ. One map each. Over a group,
+    /// `weightedSums` holds the whole batch's Σ a·Σgy′ and Σ a·Σgy′(x−μ) (each process's products,
+    /// summed; 2c values) for ∂x.
     package static func batchNormWeightGradientBackward(_ a: UnsafePointer<Float>, _ gy: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
                                                        mask: UnsafePointer<Float>?, _ l: ChannelLayout, mean: UnsafePointer<Float>,
                                                        invstd: UnsafePointer<Float>, sumGy: UnsafePointer<Float>,
-                                                       sumGyCentered: UnsafePointer<Float>,
+                                                       sumGyCentered: UnsafePointer<Float>, count: Int? = nil, weightedSums: [Double]? = nil,
                                                        gradGy: UnsafeMutablePointer<Float>?, gradX: UnsafeMutablePointer<Float>?) {
-        let c = l.c, m = Double(l.n * l.hw)
+        let c = l.c, m = Double(count ?? l.n * l.hw)
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 3 * c)
         defer { scratch.deallocate() }
         let (scale, yScale, shift) = (scratch, scratch + c, scratch + 2 * c)
@@ -312,8 +328,13 @@ package enum NormalizationKernels: EightLaneMemory {
             for ch in 0..<c {
                 let (s, ac) = (Double(invstd[ch]), Double(a[ch]))
                 scale[ch] = Float(ac * s)
-                yScale[ch] = Float(-ac * s * s * s * Double(sumGyCentered[ch]) / m)
-                shift[ch] = Float(-ac * s * Double(sumGy[ch]) / m)
+                if let w = weightedSums {
+                    yScale[ch] = Float(-s * s * s * w[c + ch] / m)
+                    shift[ch] = Float(-s * w[ch] / m)
+                } else {
+                    yScale[ch] = Float(-ac * s * s * s * Double(sumGyCentered[ch]) / m)
+                    shift[ch] = Float(-ac * s * Double(sumGy[ch]) / m)
+                }
             }
             channelMap(gy, scale: scale, x, yScale: yScale, yCenter: mean, shift: shift, mask: mask, l, gradX)
         }
