@@ -70,10 +70,14 @@ public struct SubsetDataset: ImageDataset {
         indices = Array(order.prefix(min(count, base.count))).sorted()
     }
 
-    /// The first `count` images of `base`, in order.
-    public init(_ base: any ImageDataset, first count: Int) {
+    /// `count` images spread evenly over `base` (index ⌊i·base.count/count⌋), in order: the same
+    /// images for every run and seed, so that quick runs compare, and every part of the set in its
+    /// share, so that a set stored class by class (an image folder) is not tested on its first
+    /// classes alone.
+    public init(_ base: any ImageDataset, spreadOver count: Int) {
         self.base = base
-        indices = Array(0..<min(max(count, 0), base.count))
+        let n = min(max(count, 0), base.count)
+        indices = (0..<n).map { $0 * base.count / n }
     }
 
     public var count: Int { indices.count }

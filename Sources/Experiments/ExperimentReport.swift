@@ -105,7 +105,7 @@ public struct ExperimentReport {
     /// then the ARI of MMKD against each other method.
     public func markdown() -> String {
         var text = "# \(spec.name)\n\n"
-        text += "Data `\(spec.data)`; \(spec.budget.epochs) epochs\(spec.budget.trainLimit.map { " of \($0) training images" } ?? "")\(spec.budget.testLimit.map { ", tested on the first \($0) test images" } ?? ""), seeds \(spec.seeds.map(String.init).joined(separator: ", ")); "
+        text += "Data `\(spec.data)`; \(spec.budget.epochs) epochs\(spec.budget.trainLimit.map { " of \($0) training images" } ?? "")\(spec.budget.testLimit.map { ", tested on \($0) test images spread evenly over the test set" } ?? ""), seeds \(spec.seeds.map(String.init).joined(separator: ", ")); "
         text += "\(finished) of \(planned) runs finished. Top-1 (%) on the test split, mean ± sample standard deviation over seeds.\n\n"
         let pairs = spec.pairs
         for epoch in Epoch.allCases {

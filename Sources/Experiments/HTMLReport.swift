@@ -68,7 +68,7 @@ public struct HTMLReport {
     public func html(gradcam: [String: URL] = [:]) -> String {
         let esc = SVGChart.escape
         var body = "<h1>\(esc(spec.name))</h1>\n"
-        body += "<p>Data <code>\(esc(spec.data))</code>; \(spec.budget.epochs) epochs\(spec.budget.trainLimit.map { " of \($0) training images" } ?? "")\(spec.budget.testLimit.map { ", tested on the first \($0) test images" } ?? ""); seeds \(spec.seeds.map(String.init).joined(separator: ", ")); \(report.finished) of \(report.planned) runs finished. Top-1 (%) on the test split, mean ± sample standard deviation over seeds.</p>\n"
+        body += "<p>Data <code>\(esc(spec.data))</code>; \(spec.budget.epochs) epochs\(spec.budget.trainLimit.map { " of \($0) training images" } ?? "")\(spec.budget.testLimit.map { ", tested on \($0) test images spread evenly over the test set" } ?? ""); seeds \(spec.seeds.map(String.init).joined(separator: ", ")); \(report.finished) of \(report.planned) runs finished. Top-1 (%) on the test split, mean ± sample standard deviation over seeds.</p>\n"
         body += markdownTables(report.markdown())
         for pair in spec.pairs {
             body += "<h2>\(esc(pair.teachers.joined(separator: ", "))) → \(esc(pair.student))</h2>\n<div class=\"charts\">"

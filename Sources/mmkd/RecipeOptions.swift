@@ -15,7 +15,7 @@ struct RecipeOptions: ParsableArguments {
     @Flag(help: "Plain momentum instead of Nesterov.") var noNesterov = false
     @Option(help: "Seed of initialisation, batch order and augmentation.") var seed: UInt64 = 0
     @Option(parsing: .unconditional, help: "Use a seeded random subset of this many training images per epoch (short budgets).") var trainLimit: Int?
-    @Option(parsing: .unconditional, help: "Evaluate on the first this many test images only (quick runs; said in the summary).") var testLimit: Int?
+    @Option(parsing: .unconditional, help: "Evaluate on this many test images only, spread evenly over the test set (quick runs; said in the summary).") var testLimit: Int?
     @Option(parsing: .unconditional, help: "Threads decoding and augmenting batches.") var loaderThreads: Int = 2
     @Flag(help: "Train without random crops and flips (training images go through the test pipeline).") var noAugment = false
     @Option(help: "Folder holding run directories.") var runsDir: String = "runs"

@@ -43,7 +43,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Architecture of the checkpoint.") var arch: String
     @Option(help: "Checkpoint (.safetensors or a PyTorch .pth).") var checkpoint: String
     @Option(help: "Data set as KIND:PATH.") var data: String
-    @Option(parsing: .unconditional, help: "Evaluate on the first this many test images only.") var testLimit: Int?
+    @Option(parsing: .unconditional, help: "Evaluate on this many test images only, spread evenly over the test set.") var testLimit: Int?
     @Option(parsing: .unconditional, help: "Threads decoding batches.") var loaderThreads: Int = 2
 
     func validate() throws {
@@ -58,7 +58,7 @@ struct EvalCommand: ParsableCommand {
         let (_, test) = try spec.load()
         let model = try ModelZoo.make(arch, classes: test.classCount)
         try ModelCheckpoint.load(URL(fileURLWithPath: checkpoint), into: model)
-        let images: any ImageDataset = testLimit.map { SubsetDataset(test, first: $0) } ?? test
+        let images: any ImageDataset = testLimit.map { SubsetDataset(test, spreadOver: $0) } ?? test
         let loader = BatchLoader(dataset: images, batchSize: 256, shuffle: false, dropLast: false, pipeline: spec.pipeline(train: false),
                                  seed: 0, workers: loaderThreads)
         let r = try Evaluation.evaluate(model, loader: loader)

@@ -43,7 +43,7 @@ final class CLITests: MMKDCommandTestCase {
         XCTAssertFalse(text.contains("\r") || text.contains("\u{1B}"), "no terminal control characters in a file")
         XCTAssertLessThanOrEqual(lines.count, 6, "a line every few seconds, not one per batch:\n\(text)")
         let summary = try String(contentsOfFile: folder + "/runs/piped/summary.md", encoding: .utf8)
-        XCTAssertTrue(summary.contains("tested on the first 8 test images only"), summary)
+        XCTAssertTrue(summary.contains("tested on 8 test images only (spread evenly over the test set)"), summary)
     }
 
     /// TensorBoard's own reader (`scripts/check_tensorboard.py`) finds every metric of a training

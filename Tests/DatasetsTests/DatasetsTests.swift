@@ -205,6 +205,31 @@ final class DatasetFormatTests: XCTestCase {
     }
 }
 
+/// The subsets of short budgets: a test limit must not test a set stored class by class (an image
+/// folder) on its first classes alone.
+final class SubsetDatasetTests: XCTestCase {
+    /// `classes` classes of `perClass` 1×1 images each, stored class by class, as an image folder is.
+    static func classSorted(classes: Int, perClass: Int) -> InMemoryDataset {
+        let labels = (0..<classes).flatMap { Array(repeating: $0, count: perClass) }
+        return InMemoryDataset(width: 1, height: 1, channels: 1, pixels: labels.map { UInt8($0) }, labels: labels,
+                               classNames: (0..<classes).map { "class\($0)" })
+    }
+
+    func testATestLimitTakesEveryClassInItsShare() {
+        let base = Self.classSorted(classes: 10, perClass: 100)
+        for n in [10, 50, 500, 999] {
+            let subset = SubsetDataset(base, spreadOver: n)
+            XCTAssertEqual(subset.count, n)
+            XCTAssertEqual(Set(subset.indices).count, n, "indices repeat for \(n)")
+            XCTAssertEqual(subset.indices, subset.indices.sorted())
+            let perClass = (0..<subset.count).reduce(into: [Int](repeating: 0, count: 10)) { $0[subset.label(at: $1)] += 1 }
+            XCTAssertLessThanOrEqual(perClass.max()! - perClass.min()!, 1, "classes of a limit of \(n): \(perClass)")
+        }
+        XCTAssertEqual(SubsetDataset(base, spreadOver: 5000).indices, Array(0..<1000), "a limit past the set takes it whole")
+        XCTAssertEqual(SubsetDataset(base, spreadOver: 0).count, 0)
+    }
+}
+
 final class BatchLoaderTests: XCTestCase {
     func dataset(count: Int) -> InMemoryDataset {
         InMemoryDataset(width: 6, height: 6, channels: 1, pixels: (0..<(count * 36)).map { UInt8($0 % 256) },

@@ -269,7 +269,7 @@ public final class Trainer {
         let t = training
         var text = step.summaryHeading(t)
         text += "Epochs \(nextEpoch)/\(t.epochs), batch \(t.batchSize), lr \(t.learningRate) (×\(t.lrDecay) at \(t.milestones)), momentum \(t.momentum)"
-        text += "\(t.nesterov ? " Nesterov" : ""), weight decay \(t.weightDecay), seed \(t.seed)\(t.trainLimit.map { ", \($0) training images" } ?? "")\(t.testLimit.map { ", tested on the first \($0) test images only" } ?? "")\(t.augment ? "" : ", no augmentation"). "
+        text += "\(t.nesterov ? " Nesterov" : ""), weight decay \(t.weightDecay), seed \(t.seed)\(t.trainLimit.map { ", \($0) training images" } ?? "")\(t.testLimit.map { ", tested on \($0) test images only (spread evenly over the test set)" } ?? "")\(t.augment ? "" : ", no augmentation"). "
         text += step.summaryDetails()
         text += "\n\n"
         if let lastRow = rows.last {

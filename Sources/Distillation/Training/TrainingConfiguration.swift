@@ -17,7 +17,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public var loaderThreads: Int = 2
     /// Training samples used per epoch (nil: all), for short budgets.
     public var trainLimit: Int?
-    /// Test images evaluated: the first this many of the test split (nil: all), for quick runs.
+    /// Test images evaluated: this many spread evenly over the test split (nil: all), for quick runs.
     public var testLimit: Int?
     /// Whether training images are augmented (the data set's random crops and flips); without, they
     /// go through the test pipeline. Saved only when off, so earlier files read as on.
@@ -69,7 +69,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
 
     /// The images evaluated: all of `testSet`, or its first `testLimit`.
     public func testImages(_ testSet: any ImageDataset) -> any ImageDataset {
-        testLimit.map { SubsetDataset(testSet, first: $0) } ?? testSet
+        testLimit.map { SubsetDataset(testSet, spreadOver: $0) } ?? testSet
     }
 
     /// The paper's learning rate: 0.01 for MobileNetV2 and the ShuffleNets, 0.05 otherwise.
