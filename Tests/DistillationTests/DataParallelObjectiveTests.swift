@@ -53,12 +53,18 @@ final class DataParallelObjectiveTests: XCTestCase {
         return DistillationStep.make(config: config, student: student, teachers: teachers, setup: setup).objective
     }
 
-    /// Moves every learner parameter by `scale` of itself times uniform noise in [−1, 1] (seeded).
-    static func perturb(_ objective: MultiTeacherObjective, seed: UInt64, scale: Float) {
+    /// Each parameter moved by `scale` of itself times uniform noise in [−1, 1], drawn from `seed`
+    /// in the order given.
+    static func moved(_ parameters: [(String, Tensor)], seed: UInt64, scale: Float) -> [String: Tensor] {
         var g = RandomGenerator(seed: seed)
-        objective.learner.update(parameters: Dictionary(uniqueKeysWithValues: objective.learner.namedParameters.map { name, t in
+        return Dictionary(uniqueKeysWithValues: parameters.map { name, t in
             (name, (t + t * Tensor.randomUniform(t.shape, low: -1, high: 1, generator: &g).scaled(by: scale)).detached())
-        }))
+        })
+    }
+
+    /// Moves every learner parameter by `scale` of itself times seeded noise (`moved`).
+    static func perturb(_ objective: MultiTeacherObjective, seed: UInt64, scale: Float) {
+        objective.learner.update(parameters: moved(objective.learner.namedParameters, seed: seed, scale: scale))
     }
 
     /// The objective on which the MMKD meta step is compared: the fixture's, its learner moved by
@@ -196,15 +202,12 @@ final class DataParallelNetworkTests: XCTestCase {
             var tolerance = 1e-4
             let d = parts.map { DataParallelObjectiveTests.distance($0[s].1, point.gradients) }.max()!
             if d > tolerance {
-                // Beyond 1e-4: the step counts only if one process alone, its parameters moved by 1e-7,
-                // is that far from itself (a kink: 1e-6 of every parameter, eight noise seeds), and
-                // then must be within 3× of that.
+                // Beyond 1e-4: the step counts only if one process alone, its parameters moved by 1e-6
+                // (eight noise seeds), is that far from itself (a kink), and then must be within 3× of that.
                 let sensitivity = try (1...8).map { seed -> Double in
                     let moved = try Self.model()
-                    var g = RandomGenerator(seed: UInt64(seed))
-                    moved.update(parameters: Dictionary(uniqueKeysWithValues: point.parameters.sorted { $0.key < $1.key }.map { name, t in
-                        (name, (t + t * Tensor.randomUniform(t.shape, low: -1, high: 1, generator: &g).scaled(by: 1e-6)).detached())
-                    }))
+                    moved.update(parameters: DataParallelObjectiveTests.moved(point.parameters.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
+                                                                              seed: UInt64(seed), scale: 1e-6))
                     return DataParallelObjectiveTests.distance(Self.gradients(moved, rows: 8 * s ..< 8 * s + 8, x, y).1, point.gradients)
                 }.max()!
                 tolerance = max(tolerance, 3 * sensitivity)
