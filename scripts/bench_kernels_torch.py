@@ -3,9 +3,16 @@
 
 Usage: bench_kernels_torch.py SPEC.json OUT.json. SPEC holds {"repeats": n, "cases": [...]}, each
 case a dict with "name", "kind" and its shape parameters; OUT receives {name: [seconds of each timed run]}.
+
+Or bench_kernels_torch.py --serve: one case at a time, so that the Swift suite can time each case's
+two sides back to back (this VM's speed drifts by 30% within minutes, longer than one side of a
+whole suite takes). The first line on stdout is {"ready": version} once PyTorch is imported; then each line read from stdin is {"repeats": n, "case": {...}}; each reply, one line
+on stdout, is {"name": ..., "times": [seconds of each timed run]}. Ends at the end of stdin.
+
 Exits with status 3 when PyTorch is not importable. Runs on 2 threads, as the Swift side does.
 """
 import json
+import os
 import statistics
 import sys
 
@@ -340,14 +347,34 @@ def case_fn(c):
     raise ValueError(f"unknown case kind {kind}")
 
 
+def time_case(c, repeats):
+    """Seconds of each of `repeats` timed runs of case `c` (after 3 warm-up runs)."""
+    grad = c["kind"] in ("train_step", "conv_second_order", "shuffle_bwd")
+    with torch.set_grad_enabled(grad):
+        return time_calls(case_fn(c), 3, repeats)
+
+
+def serve():
+    # Replies keep the original stdout to themselves; whatever else writes to stdout (oneDNN's
+    # ONEDNN_VERBOSE lines, for one) goes to stderr instead of into the protocol.
+    replies = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    # PyTorch is imported: the Swift side waits for this line before timing anything, so that the
+    # import does not share the cores with its first case.
+    print(json.dumps({"ready": torch.__version__}), file=replies, flush=True)
+    for line in sys.stdin:
+        request = json.loads(line)
+        c = request["case"]
+        print(json.dumps({"name": c["name"], "times": time_case(c, request["repeats"])}), file=replies, flush=True)
+
+
 def main():
+    if sys.argv[1:] == ["--serve"]:
+        return serve()
     spec = json.load(open(sys.argv[1]))
-    repeats = spec["repeats"]
     out = {}
     for c in spec["cases"]:
-        grad = c["kind"] in ("train_step", "conv_second_order", "shuffle_bwd")
-        with torch.set_grad_enabled(grad):
-            times = time_calls(case_fn(c), 3, repeats)
+        times = time_case(c, spec["repeats"])
         out[c["name"]] = times
         print(f"  torch {c['name']}: {statistics.median(times) * 1e3:.3f} ms", file=sys.stderr)
     json.dump(out, open(sys.argv[2], "w"))

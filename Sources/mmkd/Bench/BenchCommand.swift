@@ -20,7 +20,7 @@ struct BenchOptions: ParsableArguments {
     @Option(help: "Timed repetitions per case and round (after warm-up); the median over all rounds is reported.")
     var repeats: Int = 10
 
-    @Option(help: "Rounds, each running the Swift suite and then the PyTorch suite, to even out a noisy machine.")
+    @Option(help: "Rounds, to even out a noisy machine: each times every case's Swift and PyTorch sides back to back (kernels, train) or the Swift suite and then the PyTorch suite (distill).")
     var rounds: Int = 3
 
     @Flag(help: "Do not run the PyTorch comparator even when it is available.")
@@ -57,7 +57,7 @@ struct BenchOptions: ParsableArguments {
     /// JSON file when asked.
     func runKernelCases(_ cases: [BenchCase]) throws {
         configureEngine()
-        let results = BenchRunner(repeats: repeats, rounds: rounds)
+        let results = BenchRunner(repeats: repeats, rounds: rounds, interleaved: true)
             .run(cases.filter { c in filter.map { c.name.contains($0) } ?? true }, torch: comparator(script: "bench_kernels_torch.py"))
         BenchReport.print(results)
         if let json { try BenchReport.write(results, to: json) }
