@@ -18,6 +18,7 @@ struct MMKDCommand: ParsableCommand {
             var command = try parseAsRoot()
             try command.run()
             if BackwardProfile.isEnabled { FileHandle.standardError.write(Data(BackwardProfile.shared.report().utf8)) }
+            if MemoryProfile.isEnabled { FileHandle.standardError.write(Data(MemoryProfile.report().utf8)) }
             fflush(nil)
             ProcessWorld.finish()
         } catch {

@@ -66,3 +66,18 @@ final class BenchComparatorTests: MMKDCommandTestCase {
         XCTAssertTrue(try bench(folder + "/nowhere").out.contains("PyTorch comparator not run: \(folder!)/nowhere not found"))
     }
 }
+
+/// `MMKD_PROFILE_MEMORY=1`: at exit, the stacks that held the most at the high-water mark, named.
+final class MemoryProfileReportTests: MMKDCommandTestCase {
+    func testTheReportNamesTheStacksHoldingTheMemory() throws {
+        let p = try process(["bench", "kernels", "--arch", "resnet8", "--filter", "conv fwd resnet8 3x3 16>16", "--no-torch", "--rounds", "1", "--repeats", "1"])
+        p.environment?["MMKD_PROFILE_MEMORY"] = "1"
+        let (status, text) = try runCombined(p)
+        XCTAssertEqual(status, 0, text)
+        let report = try XCTUnwrap(text.range(of: "memory: ").map { text[$0.lowerBound...] }, text)
+        XCTAssertTrue(report.contains("MB live at the high-water mark"), String(report))
+        // The case's input, weight and output buffers: allocated under the bench case's code,
+        // which the executable does not export (named through addr2line).
+        XCTAssertTrue(report.contains("KernelBenchCases"), String(report))
+    }
+}

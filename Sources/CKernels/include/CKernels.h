@@ -2,6 +2,9 @@
 #define MMKD_CKERNELS_H
 
 #include <stddef.h>
+// glibc's backtrace and backtrace_symbols, for the engine's MemoryProfile (Swift's Glibc module
+// leaves execinfo.h out).
+#include <execinfo.h>
 
 /// Element-wise operations of `mmkd_binary_row` (the codes `ElementwiseKernels.Binary` passes).
 enum {

@@ -16,9 +16,13 @@ package final class TensorStorage: @unchecked Sendable {
         let (raw, capacity) = StoragePool.allocate(StoragePool.roundedSize(max(count, 1) * MemoryLayout<Float>.stride))
         byteCount = capacity
         pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        if MemoryProfile.isEnabled { MemoryProfile.allocated(raw, capacity) }
     }
 
-    deinit { StoragePool.release(UnsafeMutableRawPointer(pointer), byteCount) }
+    deinit {
+        if MemoryProfile.isEnabled { MemoryProfile.released(UnsafeMutableRawPointer(pointer)) }
+        StoragePool.release(UnsafeMutableRawPointer(pointer), byteCount)
+    }
 }
 
 /// A caching allocator: freed buffers are kept by size and handed out again, so that a training
