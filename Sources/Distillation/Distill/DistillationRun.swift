@@ -65,7 +65,7 @@ extension DistillationStep {
             let index = regressed == .hint ? 2 : setup.studentFeatures.count - 2
             let sChannels = setup.studentFeatures[index].shape[1]
             for o in setup.teacherOutputs {
-                let map = regressed == .hint ? o.hint : o.penultimate
+                guard let map = regressed == .hint ? o.hint : o.penultimate else { preconditionFailure("the set-up's teacher outputs keep no hint map") }
                 regressors.append(FeatureRegressor(studentChannels: sChannels, teacherChannels: map.shape[1], form: hyper.effectiveRegressor))
             }
         }

@@ -49,7 +49,7 @@ public class DistillationStep: TrainingStep {
     /// The regular step on `batch`; returns the loss terms and the teachers' outputs it used.
     func regularStep(_ batch: Batch, index: Int, epoch: Int, optimizer: inout OptimizerDriver<SGD>) throws
         -> (terms: MultiTeacherObjective.Terms, outputs: [TeacherOutputs], result: StepResult) {
-        let outputs = teachers.map { $0.outputs(batch.images) }
+        let outputs = teachers.map { $0.outputs(batch.images, keeping: method.teacherMaps(hyper)) }
         let terms = objective.terms(images: batch.images, labels: batch.labels, teacherOutputs: outputs, part: .full(epoch: epoch),
                                     indices: batch.indices)
         let value = terms.total.item

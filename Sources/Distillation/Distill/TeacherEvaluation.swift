@@ -16,7 +16,7 @@ public struct TeacherEvaluation: Codable, Sendable, Equatable {
         var count = 0
         let it = loader.batches(epoch: 0, startingAt: replicas?.rank ?? 0, stride: replicas?.size ?? 1)
         while let batch = try it.next() {
-            let logits = teachers.map { $0.outputs(batch.images).logits }
+            let logits = teachers.map { $0.outputs(batch.images, keeping: []).logits }
             let ensemble = withoutGrad { (logits.map { $0.softmax(axis: 1) }.reduce(Tensor(scalar: 0), +) / Float(teachers.count)).log() }
             for (i, z) in (logits + [ensemble]).enumerated() {
                 let c = Evaluation.correct(z, batch.labels)

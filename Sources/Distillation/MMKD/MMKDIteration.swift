@@ -70,7 +70,7 @@ public final class MMKDIteration: DistillationStep {
                 let share = group.share(of: labels.count)
                 let slice = { (t: Tensor) in t.slice(axis: 0, share) }
                 (images, labels, hard) = (slice(images), Array(labels[share]), hard.map {
-                    TeacherOutputs(logits: slice($0.logits), penultimate: slice($0.penultimate), hint: slice($0.hint),
+                    TeacherOutputs(logits: slice($0.logits), penultimate: slice($0.penultimate), hint: $0.hint.map(slice),
                                    wholeBatchPenultimate: $0.penultimate)
                 })
             }

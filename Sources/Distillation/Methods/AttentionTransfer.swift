@@ -6,6 +6,7 @@ public struct AttentionTransfer: SingleTeacherFeatureMethod {
     public init() {}
     public var name: String { "at" }
     public var summary: String { "attention transfer over matching stages from one teacher (β 1000)" }
+    public func teacherMaps(_ hyper: DistillationHyperparameters) -> TeacherOutputs.Maps { .stages }
     public var defaultBeta: Float { 1000 }
 
     public func ownTerm(_ batch: MethodBatch) -> Tensor {

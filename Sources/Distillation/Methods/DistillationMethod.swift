@@ -27,6 +27,9 @@ public protocol DistillationMethod: Sendable {
     /// Which student map the per-teacher regressors project in configuration `hyper`, or nil for
     /// no regressors.
     func regressedMap(_ hyper: DistillationHyperparameters) -> RegressedMap?
+    /// The teacher maps beyond logits and the penultimate map that the method reads in
+    /// configuration `hyper`; the teachers keep no others during a run.
+    func teacherMaps(_ hyper: DistillationHyperparameters) -> TeacherOutputs.Maps
     /// The regressor form built for `hyper` (the official MMKD code ignores `--regressor`).
     func regressorForm(_ hyper: DistillationHyperparameters) -> FeatureRegressor.Form
     /// Modules the student's optimiser trains beyond the student and the regressors, with their
@@ -76,6 +79,8 @@ extension DistillationMethod {
 
     public func regressedMap(_ hyper: DistillationHyperparameters) -> RegressedMap? { usesFeatures ? .penultimate : nil }
     public func regressorForm(_ hyper: DistillationHyperparameters) -> FeatureRegressor.Form { hyper.regressor }
+    /// The hint when the regressors project it (FitNet); no stage maps.
+    public func teacherMaps(_ hyper: DistillationHyperparameters) -> TeacherOutputs.Maps { regressedMap(hyper) == .hint ? .hint : [] }
     public func makeParts(_ setup: MethodSetup) -> [(String, Module)] { [] }
     public func makeMetaParts(_ setup: MethodSetup) -> Module? { nil }
     public func makeIteration(_ regular: DistillationStep) -> DistillationStep { regular }

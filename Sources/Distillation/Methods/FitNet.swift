@@ -17,7 +17,10 @@ public struct FitNet: DistillationMethod {
         let (b, k) = (batch.b, Float(batch.k))
         var terms = MethodTerms(logitTerm: batch.klPerSample.sum() / (b * k), logitWeights: batch.uniform)
         if batch.beta > 0 {
-            let mse = batch.featureErrors(student: batch.studentFeatures[2], teacherMaps: batch.teacherOutputs.map(\.hint))
+            let mse = batch.featureErrors(student: batch.studentFeatures[2], teacherMaps: batch.teacherOutputs.map { t in
+                guard let hint = t.hint else { preconditionFailure("FitNet needs the teacher's hint map (teacherMaps)") }
+                return hint
+            })
             var feat = mse.sum() / (b * k)
             if batch.hyper.compatOfficial { feat = feat.detached() }  // the official hint loss carries no gradient
             terms.featureTerm = feat

@@ -8,6 +8,7 @@ public struct SemanticCalibration: SingleTeacherFeatureMethod {
     public init() {}
     public var name: String { "semckd" }
     public var summary: String { "cross-layer semantic calibration (attention over stage pairs) from one teacher (β 400)" }
+    public func teacherMaps(_ hyper: DistillationHyperparameters) -> TeacherOutputs.Maps { .stages }
     public var defaultBeta: Float { 400 }
 
     public func makeParts(_ setup: MethodSetup) -> [(String, Module)] {

@@ -8,6 +8,7 @@ public struct VariationalInformationDistillation: SingleTeacherFeatureMethod {
     public init() {}
     public var name: String { "vid" }
     public var summary: String { "variational information distillation over matching stages from one teacher (β 1)" }
+    public func teacherMaps(_ hyper: DistillationHyperparameters) -> TeacherOutputs.Maps { .stages }
     public var defaultBeta: Float { 1 }
 
     public func makeParts(_ setup: MethodSetup) -> [(String, Module)] {

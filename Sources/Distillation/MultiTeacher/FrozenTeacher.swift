@@ -30,12 +30,13 @@ public final class FrozenTeacher {
         return FrozenTeacher(arch: arch, model: model, source: path)
     }
 
-    /// Logits, penultimate map and hint map of a batch.
-    public func outputs(_ images: Tensor) -> TeacherOutputs {
+    /// Logits and penultimate map of a batch, and the other maps `keeping` asks for (the rest are
+    /// freed as soon as the forward pass no longer needs them).
+    public func outputs(_ images: Tensor, keeping maps: TeacherOutputs.Maps = .all) -> TeacherOutputs {
         withoutGrad {
             let (features, logits) = model.features(images)
-            return TeacherOutputs(logits: logits, penultimate: features[features.count - 2], hint: features[2],
-                                  stages: Array(features[1..<(features.count - 1)]))
+            return TeacherOutputs(logits: logits, penultimate: features[features.count - 2], hint: maps.contains(.hint) ? features[2] : nil,
+                                  stages: maps.contains(.stages) ? Array(features[1..<(features.count - 1)]) : [])
         }
     }
 }

@@ -2,11 +2,24 @@ import Engine
 
 /// What a distillation method reads from a teacher for one batch, computed without gradients.
 public struct TeacherOutputs {
+    /// The maps a teacher's outputs hold beyond its logits and penultimate map, which a run keeps
+    /// only when its method reads them (`DistillationMethod.teacherMaps`): at batch 64 a
+    /// resnet32x4's hint and stage maps are 50 MB per teacher, in more than one layout.
+    public struct Maps: OptionSet, Sendable {
+        public let rawValue: Int
+        public init(rawValue: Int) { self.rawValue = rawValue }
+        /// FitNet's hint map.
+        public static let hint = Maps(rawValue: 1)
+        /// The stage maps of attention transfer, SemCKD and VID.
+        public static let stages = Maps(rawValue: 2)
+        public static let all: Maps = [.hint, .stages]
+    }
+
     public var logits: Tensor
     /// The penultimate spatial map (feature index −2), matched by MMKD, CA-MKD and AEKD-feature.
     public var penultimate: Tensor
-    /// FitNet's hint map (feature index 2).
-    public var hint: Tensor
+    /// FitNet's hint map (feature index 2); nil where not kept (`Maps`).
+    public var hint: Tensor?
     /// The stage maps attention transfer matches (feature indices 1 … −2; empty where not kept,
     /// as for hard-buffer samples).
     public var stages: [Tensor]
@@ -15,7 +28,7 @@ public struct TeacherOutputs {
 
     /// `wholeBatchPenultimate`, where known, is every process's `penultimate` in rank order (as
     /// the hard buffer's draws have it before each process takes its slice).
-    public init(logits: Tensor, penultimate: Tensor, hint: Tensor, stages: [Tensor] = [], wholeBatchPenultimate: Tensor? = nil) {
+    public init(logits: Tensor, penultimate: Tensor, hint: Tensor? = nil, stages: [Tensor] = [], wholeBatchPenultimate: Tensor? = nil) {
         self.logits = logits; self.penultimate = penultimate; self.hint = hint; self.stages = stages
         wholeBatch = WholeBatchCache(slice: penultimate, whole: wholeBatchPenultimate)
     }
@@ -53,10 +66,10 @@ extension TeacherOutputs {
         [logits.wholeBatchValues(group), wholeBatchPenultimate(group)]
     }
 
-    /// Outputs rebuilt from `cachedParts` (the hint is not cached: the penultimate map stands in).
+    /// Outputs rebuilt from `cachedParts` (no hint or stage maps: they are not cached).
     init(cachedParts p: ArraySlice<Tensor>) {
         precondition(p.count == TeacherOutputs.cachedPartCount, "TeacherOutputs: \(p.count) cached parts")
-        self.init(logits: p[p.startIndex], penultimate: p[p.startIndex + 1], hint: p[p.startIndex + 1])
+        self.init(logits: p[p.startIndex], penultimate: p[p.startIndex + 1])
     }
 }
 

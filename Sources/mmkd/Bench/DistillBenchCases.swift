@@ -82,7 +82,7 @@ enum DistillBenchCases {
                 let images = Tensor.randomNormal([batch, 3, 32, 32], generator: &rng)
                 let fill = Workload.share(Batch(images: images, labels: (0..<batch).map { _ in Int(rng.next() % UInt64(classes)) }, indices: Array(0..<batch)), replicas)
                 Replicas.with(replicas) {
-                    iteration.offer(fill, studentLogits: Tensor.zeros([fill.labels.count, classes]), teacherOutputs: teachers.map { $0.outputs(fill.images) })
+                    iteration.offer(fill, studentLogits: Tensor.zeros([fill.labels.count, classes]), teacherOutputs: teachers.map { $0.outputs(fill.images, keeping: []) })
                 }
             }
             ordinary()
@@ -98,7 +98,7 @@ enum DistillBenchCases {
             counted("meta") { iteration.metaStep(current: (x.images, x.labels, []), optimizer: optimizer) }
             // The meta step frees the teachers' folded weights; the next regular step rebuilds them.
             // A two-image teacher pass charges that rebuild to the meta step.
-            for teacher in iteration.teachers { _ = teacher.outputs(probe) }
+            for teacher in iteration.teachers { _ = teacher.outputs(probe, keeping: []) }
         }
     }
 
