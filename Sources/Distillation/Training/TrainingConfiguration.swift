@@ -67,7 +67,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         trainLimit.map { SubsetDataset(trainSet, count: $0, seed: seed) } ?? trainSet
     }
 
-    /// The images evaluated: all of `testSet`, or its first `testLimit`.
+    /// The images evaluated: all of `testSet`, or `testLimit` of them spread evenly over it.
     public func testImages(_ testSet: any ImageDataset) -> any ImageDataset {
         testLimit.map { SubsetDataset(testSet, spreadOver: $0) } ?? testSet
     }

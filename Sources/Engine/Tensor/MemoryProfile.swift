@@ -51,12 +51,13 @@ package enum MemoryProfile {
     /// its first `frames` frames outside the allocator.
     package static func report(limit: Int = 25, frames: Int = 7) -> String {
         lock.lock(); defer { lock.unlock() }
-        let rows = peak.byStack.sorted { $0.value.bytes > $1.value.bytes }
+        let rows = Array(peak.byStack.sorted { $0.value.bytes > $1.value.bytes }.prefix(limit))
+        let names = functionNames(rows.map { stacks[$0.key] })
         var text = String(format: "memory: %.1f MB live at the high-water mark, %d allocating stacks; the largest:\n",
-                          Double(peak.bytes) / 1e6, rows.count)
-        for (id, e) in rows.prefix(limit) {
+                          Double(peak.bytes) / 1e6, peak.byStack.count)
+        for ((_, e), stack) in zip(rows, names) {
             text += String(format: "%9.1f MB %6d buffers\n", Double(e.bytes) / 1e6, e.buffers)
-            for name in symbols(stacks[id]).filter({ !isAllocator($0) }).prefix(frames) { text += "      \(name)\n" }
+            for name in stack.filter({ !isAllocator($0) }).prefix(frames) { text += "      \(name)\n" }
         }
         return text
     }
@@ -65,58 +66,54 @@ package enum MemoryProfile {
         ["StoragePool", "TensorStorage", "MemoryProfile", "backtrace"].contains { name.contains($0) }
     }
 
-    /// Demangled function names of return addresses. `backtrace_symbols` names only exported
-    /// functions; the others (the executable's own, as it exports none) are looked up with
-    /// binutils' `addr2line` by their offset in the file, or left as `file(+offset)` without it.
-    private static func symbols(_ stack: [UInt]) -> [String] {
-        var pointers = stack.map { UnsafeMutableRawPointer(bitPattern: $0) }
-        guard let names = backtrace_symbols(&pointers, Int32(pointers.count)) else { return [] }
-        defer { free(names) }
+    /// Demangled function names of the return addresses of `stacks`. `backtrace_symbols` names
+    /// only exported functions; the others (the executable's own, as it exports none) are looked up
+    /// with binutils' `addr2line` by their offset in the file, one run per file, or left as
+    /// `file(+offset)` without it.
+    private static func functionNames(_ stacks: [[UInt]]) -> [[String]] {
+        var pointers = stacks.joined().map { UnsafeMutableRawPointer(bitPattern: $0) }
+        guard let symbols = backtrace_symbols(&pointers, Int32(pointers.count)) else { return stacks.map { _ in [] } }
         // "file(symbol+0xoffset) [address]" or "file(+0xoffset) [address]".
-        let lines = (0..<pointers.count).map { names[$0].map { String(cString: $0) } ?? "?" }
-        return lines.map { line in
+        enum Frame { case named(String), unexported(file: String, offset: String), unknown(String) }
+        let frames: [Frame] = (0..<pointers.count).map { i in
+            let line = symbols[i].map { String(cString: $0) } ?? "?"
             guard let open = line.firstIndex(of: "("), let plus = line[open...].firstIndex(of: "+"),
-                  let close = line[plus...].firstIndex(of: ")") else { return line }
+                  let close = line[plus...].firstIndex(of: ")") else { return .unknown(line) }
             let symbol = String(line[line.index(after: open)..<plus])
-            if !symbol.isEmpty { return String(demangled(symbol).prefix(160)) }
-            let file = String(line[..<open]), offset = String(line[line.index(after: plus)..<close])
-            return addressNames(file)[offset].map { String(demangled($0).prefix(160)) } ?? line
+            return symbol.isEmpty ? .unexported(file: String(line[..<open]), offset: String(line[line.index(after: plus)..<close]))
+                                  : .named(symbol)
+        }
+        free(symbols)
+        var offsets: [String: Set<String>] = [:]
+        for case let .unexported(file, offset) in frames { offsets[file, default: []].insert(offset) }
+        let found = offsets.mapValues { Array($0) }.reduce(into: [String: [String: String]]()) { $0[$1.key] = addr2line($1.key, $1.value) }
+        var names = frames.map { frame -> String in
+            switch frame {
+            case .named(let symbol): return String(demangled(symbol).prefix(160))
+            case .unexported(let file, let offset): return found[file]?[offset].map { String(demangled($0).prefix(160)) } ?? "\(file)(+\(offset))"
+            case .unknown(let line): return line
+            }
+        }[...]
+        return stacks.map { stack in
+            defer { names = names.dropFirst(stack.count) }
+            return Array(names.prefix(stack.count))
         }
     }
 
-    nonisolated(unsafe) private static var fileSymbols: [String: [String: String]] = [:]
-
-    /// Function names by offset (hex, as `backtrace_symbols` prints it) of every recorded stack's
-    /// frames in `file`, from one `addr2line` run per file.
-    private static func addressNames(_ file: String) -> [String: String] {
-        if let known = fileSymbols[file] { return known }
-        var offsets: Set<String> = []
-        var pointers = stacks.joined().map { UnsafeMutableRawPointer(bitPattern: $0) }
-        if let names = backtrace_symbols(&pointers, Int32(pointers.count)) {
-            for i in 0..<pointers.count {
-                guard let text = names[i].map({ String(cString: $0) }), text.hasPrefix(file + "(+"),
-                      let close = text.firstIndex(of: ")") else { continue }
-                offsets.insert(String(text[text.index(text.startIndex, offsetBy: file.count + 2)..<close]))
-            }
-            free(names)
-        }
-        let ordered = offsets.sorted()
-        var result: [String: String] = [:]
+    /// The (mangled) function at each of `offsets` (hex) in `file`, by `addr2line`.
+    private static func addr2line(_ file: String, _ offsets: [String]) -> [String: String] {
         let process = Process(), output = Pipe()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/addr2line")
-        process.arguments = ["-f", "-e", file] + ordered
+        process.arguments = ["-f", "-e", file] + offsets
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
-        if (try? process.run()) != nil {
-            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            // Two lines per address: the function, then file:line.
-            let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-            for (i, offset) in ordered.enumerated() where 2 * i < lines.count && lines[2 * i] != "??" {
-                result[offset] = String(lines[2 * i])
-            }
-        }
-        fileSymbols[file] = result
+        guard (try? process.run()) != nil else { return [:] }
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        // Two lines per address: the function, then file:line.
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        var result: [String: String] = [:]
+        for (i, offset) in offsets.enumerated() where 2 * i < lines.count && lines[2 * i] != "??" { result[offset] = String(lines[2 * i]) }
         return result
     }
 
