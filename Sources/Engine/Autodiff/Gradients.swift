@@ -36,61 +36,62 @@ package func gradients(of output: Tensor, seed: Tensor, wrt inputs: [Tensor], cr
                        observer: GradientObserver?) -> [Tensor] {
     precondition(seed.shape == output.shape, "gradients: seed shape \(seed.shape) differs from output \(output.shape)")
     precondition(retainGraph || !createGraph, "gradients: createGraph needs the graph retained")
-    let targets = Set(inputs.map(ObjectIdentifier.init))
+    let targets = Set(inputs.map(\.gradientKey))
 
-    // Post-order walk: `order` lists every tensor reached before the tensors computed from it;
-    // `relevant` marks tensors that lie on a path to some requested input.
-    var order: [Tensor?] = []
+    // Post-order walk over the graph's nodes and leaves: `order` lists every one reached before
+    // those computed from it; `relevant` marks those that lie on a path to some requested input.
+    var order: [GraphEdge?] = []
     var relevant: [ObjectIdentifier: Bool] = [:]
-    var stack: [(Tensor, Int)] = [(output, 0)]
-    var visited: Set<ObjectIdentifier> = [ObjectIdentifier(output)]
-    while let (tensor, next) = stack.popLast() {
-        precondition(tensor.gradFunction?.isReleased != true,
-                     "gradients: the graph through \(tensor.gradFunction!.name) was released by an earlier pass (retainGraph: false)")
-        let parents = tensor.gradFunction?.inputs ?? []
+    var stack: [(GraphEdge, Int)] = [(GraphEdge(output), 0)]
+    var visited: Set<ObjectIdentifier> = [output.gradientKey]
+    func isRelevant(_ edge: GraphEdge) -> Bool { edge.key.map { relevant[$0] == true } ?? false }
+    while let (edge, next) = stack.popLast() {
+        precondition(edge.node?.isReleased != true,
+                     "gradients: the graph through \(edge.node!.name) was released by an earlier pass (retainGraph: false)")
+        let parents = edge.node?.inputs ?? []
         if next < parents.count {
-            stack.append((tensor, next + 1))
+            stack.append((edge, next + 1))
             let parent = parents[next]
-            if parent.requiresGrad && visited.insert(ObjectIdentifier(parent)).inserted {
+            if let key = parent.key, visited.insert(key).inserted {
                 stack.append((parent, 0))
             }
         } else {
-            let id = ObjectIdentifier(tensor)
-            relevant[id] = targets.contains(id) || parents.contains { relevant[ObjectIdentifier($0)] == true }
-            order.append(tensor)
+            relevant[edge.key ?? output.gradientKey] = targets.contains(edge.key ?? output.gradientKey) || parents.contains(where: isRelevant)
+            order.append(edge)
         }
     }
+    let keys = order.map { $0!.key ?? output.gradientKey }
+    var sums = GradientSums(order: order, keys: keys, isRelevant: isRelevant)
+    sums.seed(output.gradientKey, seed)
 
-    var grads: [ObjectIdentifier: Tensor] = [ObjectIdentifier(output): seed]
     // For the observer: each input's positions in `inputs` (an input may be passed twice), until reported.
-    var unreported: [ObjectIdentifier: [Int]] = observer == nil ? [:] : Dictionary(grouping: inputs.indices) { ObjectIdentifier(inputs[$0]) }
+    var unreported: [ObjectIdentifier: [Int]] = observer == nil ? [:] : Dictionary(grouping: inputs.indices) { inputs[$0].gradientKey }
     GradMode.with(enabled: createGraph) {
-        for position in order.indices.reversed() {
-            let tensor = order[position]!
+        for position in GradientSums.schedule(order) {
+            let edge = order[position]!
             if !retainGraph { order[position] = nil }
-            defer { if !retainGraph { tensor.gradFunction?.release() } }
-            let id = ObjectIdentifier(tensor)
-            if let observer, let indices = unreported.removeValue(forKey: id) {
-                // Every consumer of `tensor` comes later in `order`, so its gradient is complete.
-                let g = grads[id] ?? Tensor.zeros(tensor.shape)
-                for index in indices { observer.gradientIsFinal(index: index, gradient: g) }
-            }
+            defer { if !retainGraph { edge.node?.release() } }
             defer { observer?.nodeFinished() }
-            guard let fn = tensor.gradFunction, relevant[id] == true, let g = grads[id] else { continue }
-            if !targets.contains(id) { grads[id] = nil }  // free intermediate gradients early
-            let needed = fn.inputs.map { relevant[ObjectIdentifier($0)] == true }
-            let inputGrads = BackwardProfile.isEnabled ? BackwardProfile.shared.measure(createGraph ? fn.name + "+G" : fn.name) { fn.backward(g, tensor, needed) }
-                                                       : fn.backward(g, tensor, needed)
+            let id = keys[position]
+            // Every consumer ran before, so this gradient is complete.
+            let g = targets.contains(id) ? sums.total(id) : sums.take(id)
+            if let observer, let indices = unreported.removeValue(forKey: id) {
+                for index in indices { observer.gradientIsFinal(index: index, gradient: g ?? Tensor.zeros(edge.shape)) }
+            }
+            defer { sums.finished(position) }
+            guard let fn = edge.node, relevant[id] == true, let g else { continue }
+            let needed = fn.inputs.map(isRelevant)
+            let inputGrads = BackwardProfile.isEnabled ? BackwardProfile.shared.measure(createGraph ? fn.name + "+G" : fn.name) { fn.backward(g, needed: needed) }
+                                                       : fn.backward(g, needed: needed)
             precondition(inputGrads.count == fn.inputs.count, "backward of \(fn.name) returned \(inputGrads.count) gradients for \(fn.inputs.count) inputs")
-            for (input, grad) in zip(fn.inputs, inputGrads) {
-                guard let grad, relevant[ObjectIdentifier(input)] == true else { continue }
+            for (index, (input, grad)) in zip(fn.inputs, inputGrads).enumerated() {
+                guard let grad, isRelevant(input) else { continue }
                 precondition(grad.shape == input.shape, "backward of \(fn.name) gave gradient shape \(grad.shape) for input \(input.shape)")
-                let key = ObjectIdentifier(input)
-                grads[key] = grads[key].map { $0 + grad } ?? grad
+                sums.add(grad, from: position, input: index)
             }
         }
     }
-    let result = inputs.map { grads[ObjectIdentifier($0)] ?? Tensor.zeros($0.shape) }
+    let result = inputs.map { sums.total($0.gradientKey) ?? Tensor.zeros($0.shape) }
     if let observer {
         // Inputs the pass never reached (the output does not depend on them): zeros.
         for index in unreported.values.joined().sorted() { observer.gradientIsFinal(index: index, gradient: result[index]) }

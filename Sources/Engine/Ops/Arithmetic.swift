@@ -12,7 +12,7 @@ extension Tensor {
 
     /// Wraps an element-wise result laid out as `format`, recording `backward` when given.
     static func elementwiseResult(_ name: String, _ storage: TensorStorage, _ format: DNNLFormat, inputs: [Tensor],
-                                  backward: GradFunction.Backward?) -> Tensor {
+                                  backward: BackwardRule?) -> Tensor {
         guard let backward else {
             noteTracedEngineOp(name, inputs: inputs)
             return Tensor(storage: storage, format: format)
@@ -35,7 +35,7 @@ extension Tensor {
     }
 
     static func binary(_ name: String, _ op: ElementwiseKernels.Binary, _ a: Tensor, _ b: Tensor,
-                       backward: GradFunction.Backward?) -> Tensor {
+                       backward: BackwardRule?) -> Tensor {
         if a.shape == b.shape {
             let format = elementwiseFormat([a, b])
             let storage = TensorStorage(count: format.elementCount)
@@ -63,7 +63,7 @@ extension Tensor {
     }
 
     static func unary(_ name: String, _ op: ElementwiseKernels.Unary, _ x: Tensor,
-                      backward: GradFunction.Backward?) -> Tensor {
+                      backward: BackwardRule?) -> Tensor {
         let format = elementwiseFormat([x])
         let storage = TensorStorage(count: format.elementCount)
         ElementwiseKernels.unary(op, x.data(in: format), storage.pointer, count: format.elementCount)

@@ -94,16 +94,20 @@ extension Tensor {
     }
 
     /// Batch norm's backward by the fused kernels: the gradients of x, γ and β (where `need`) for
-    /// the output gradient `g`, with the statistics saved by the forward. When the backward pass is
+    /// the output gradient `g`, with the statistics saved by the forward (`output`, the forward's,
+    /// only with a fused ReLU: its mask). When the backward pass is
     /// recorded (second order), the kernels' values are recorded as ops whose derivative is the
     /// closed form `Derivatives.batchNormBackward`, with the statistics recomputed from x, so that
     /// their dependence on x is differentiated too.
-    static func batchNormBackward(_ g: Tensor, _ x: Tensor, _ weight: Tensor, output: Tensor, _ saved: BatchNormSaved,
+    static func batchNormBackward(_ g: Tensor, _ x: Tensor, _ weight: Tensor, output: Tensor?, _ saved: BatchNormSaved,
                                   need: [Bool]) -> [Tensor?] {
         let (format, layout, c) = (saved.format, saved.layout, saved.layout.c)
         let sumGy = TensorStorage(count: c), sumGyCentered = TensorStorage(count: c)
         let gp = g.data(in: format), xp = x.data(in: format)
-        let mask = saved.fusedReLU ? output.data(in: format) : nil
+        // A recorded pass keeps g for the derivatives, which read it in this layout only: the
+        // layout it came in (a convolution's) is not kept beside it.
+        if GradMode.isEnabled { g.keepOnly(format) }
+        let mask = saved.fusedReLU ? output!.data(in: format) : nil
         NormalizationKernels.channelSums(gp, xp, center: saved.mean.pointer, mask: mask.map { UnsafePointer($0) }, layout,
                                          sumGy: sumGy.pointer, sumGyCentered: sumGyCentered.pointer)
         // Σ gy·x̂ = invstd·Σ gy·(x − μ): this process's (its share of ∂γ)
@@ -129,7 +133,7 @@ extension Tensor {
         }
         let sumGyTensor = Tensor(storage: sumGy, shape: [c])
         guard GradMode.isEnabled else { return [gx, need[1] ? sumGyXhat : nil, need[2] ? sumGyTensor : nil] }
-        let reluMask = saved.fusedReLU ? output.detached() : nil
+        let reluMask = saved.fusedReLU ? output!.detached() : nil
         let inputs = [g, x, weight]
         func composite(_ index: Int) -> ([Tensor]) -> Tensor {
             { p in
@@ -199,7 +203,7 @@ struct BatchNormDoubleBackward {
     private var mask: UnsafePointer<Float>? { reluMask.map { UnsafePointer($0.data(in: format)) } }
 
     /// [∂g, ∂x, ∂γ] of ⟨u, ∂x⟩
-    func ofInputGradient(_ u: Tensor, _: Tensor, _ need: [Bool]) -> [Tensor?] {
+    func ofInputGradient(_ u: Tensor, _ need: [Bool]) -> [Tensor?] {
         let gradG = fresh(need[0]), gradX = fresh(need[1])
         let gradGamma = need[2] ? TensorStorage(count: saved.layout.c) : nil
         NormalizationKernels.batchNormInputGradientBackward(u.data(in: format), g.data(in: format), x.data(in: format), mask: mask, saved.layout,
@@ -212,7 +216,7 @@ struct BatchNormDoubleBackward {
     }
 
     /// [∂g, ∂x, nil] of ⟨a, ∂γ⟩ (∂γ does not depend on γ)
-    func ofWeightGradient(_ a: Tensor, _: Tensor, _ need: [Bool]) -> [Tensor?] {
+    func ofWeightGradient(_ a: Tensor, _ need: [Bool]) -> [Tensor?] {
         let gradG = fresh(need[0]), gradX = fresh(need[1])
         // ∂x goes through the whole batch's statistics: with a group, Σ over processes of each
         // one's a·Σ g′ and a·Σ g′·(x − μ) (a may differ between processes).
@@ -236,7 +240,7 @@ struct BatchNormDoubleBackward {
     }
 
     /// [∂g, nil, nil] of ⟨b, ∂β⟩ (∂β = Σ g′ depends on g alone)
-    func ofBiasGradient(_ b: Tensor, _: Tensor, _ need: [Bool]) -> [Tensor?] {
+    func ofBiasGradient(_ b: Tensor, _ need: [Bool]) -> [Tensor?] {
         guard let gradG = fresh(need[0]) else { return [nil, nil, nil] }
         NormalizationKernels.batchNormBiasGradientBackward(b.pointer, x.data(in: format), mask: mask, saved.layout, gradG.pointer)
         return [Tensor(storage: gradG, format: format), nil, nil]

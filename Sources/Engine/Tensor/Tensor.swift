@@ -104,6 +104,19 @@ public final class Tensor: @unchecked Sendable {
         return s.pointer
     }
 
+    /// Drops every representation of the values but the one in `format` (which must be held): for
+    /// a tensor kept for readers of that layout alone, whose other copies only cost memory.
+    func keepOnly(_ format: DNNLFormat) {
+        if format.isPlain {
+            precondition(plain != nil, "keepOnly: the plain values are not held")
+            layouts.removeAll()
+        } else {
+            guard let kept = layouts.first(where: { $0.format.isEqual(format) }) else { preconditionFailure("keepOnly: the layout is not held") }
+            plain = nil
+            layouts = [kept]
+        }
+    }
+
     /// Frees the plain row-major copy when a oneDNN layout holds the same values (it is rebuilt on
     /// demand): for long-lived tensors that only oneDNN ops read, such as folded inference weights.
     public func releasePlainCopy() { if !layouts.isEmpty { plain = nil } }
