@@ -10,6 +10,7 @@ final class KernelOracleTests: XCTestCase {
         ("1x1 s2", ConvGeometry(batch: 1, inChannels: 8, height: 6, width: 6, outChannels: 4, kernel: (1, 1), stride: (2, 2))),
         ("5x5 p2 dil", ConvGeometry(batch: 1, inChannels: 2, height: 11, width: 10, outChannels: 3, kernel: (3, 3), padding: (2, 2), dilation: (2, 2))),
         ("grouped", ConvGeometry(batch: 2, inChannels: 6, height: 5, width: 5, outChannels: 9, kernel: (3, 3), padding: (1, 1), groups: 3)),
+        ("grouped 1x1 8x8", ConvGeometry(batch: 2, inChannels: 12, height: 8, width: 8, outChannels: 24, kernel: (1, 1), groups: 3)),
         ("depthwise s2", ConvGeometry(batch: 2, inChannels: 8, height: 8, width: 8, outChannels: 8, kernel: (3, 3), stride: (2, 2), padding: (1, 1), groups: 8)),
         ("7x7 s2 p3", ConvGeometry(batch: 1, inChannels: 3, height: 16, width: 16, outChannels: 4, kernel: (7, 7), stride: (2, 2), padding: (3, 3))),
         ("wide 32ch", ConvGeometry(batch: 2, inChannels: 32, height: 6, width: 6, outChannels: 64, kernel: (3, 3), padding: (1, 1))),
@@ -25,7 +26,11 @@ final class KernelOracleTests: XCTestCase {
                 let y = x.conv2d(w, bias: b, stride: (g.strideH, g.strideW), padding: (g.padH, g.padW),
                                  dilation: (g.dilationH, g.dilationW), groups: g.groups)
                 let label = "\(name), library layout \(chooseLayout)"
-                assertClose(y, Tensor(doubles: Reference.conv2d(x, w, bias: b, g), shape: g.outputShape), tolerance: 1e-5, "forward \(label)")
+                let expected = Tensor(doubles: Reference.conv2d(x, w, bias: b, g), shape: g.outputShape)
+                assertClose(y, expected, tolerance: 1e-5, "forward \(label)")
+                let fused = x.conv2d(w, bias: b, stride: (g.strideH, g.strideW), padding: (g.padH, g.padW),
+                                     dilation: (g.dilationH, g.dilationW), groups: g.groups, fusedReLU: true)
+                assertClose(fused, expected.relu(), tolerance: 1e-5, "forward with a fused ReLU \(label)")
                 let gy = randomTensor(g.outputShape, seed: 4)
                 let (dx, dw) = Reference.conv2dBackward(x, w, gy, g)
                 let xl = x.requiringGrad(), wl = w.requiringGrad()

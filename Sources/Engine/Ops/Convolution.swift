@@ -39,6 +39,7 @@ extension Tensor {
     /// returned plain.
     static func runConvolution(_ g: ConvGeometry, _ pass: ConvolutionKernels.Pass, _ inputs: [Tensor], relu: Bool = false) -> (TensorStorage, DNNLFormat) {
         if WinogradPolicy.computes(g, pass) { return runWinograd(g, pass, inputs, relu: relu) }
+        if GroupedPointwisePolicy.computes(g) { return runGroupedPointwise(g, pass, inputs, relu: relu) }
         let plan = ConvolutionKernels.plan(g, pass, bias: inputs.count == 3, relu: relu)
         let outFormat = plan.formats.last!
         let out = TensorStorage(count: outFormat.elementCount)
