@@ -100,9 +100,6 @@ package struct GraphEdge {
         shape = tensor.shape
     }
 
-    /// Whether gradients flow to the input.
-    package var requiresGrad: Bool { node != nil || leaf != nil }
-
     /// The input's identity in a backward pass: its node, or the leaf tensor (nil for a constant).
     var key: ObjectIdentifier? {
         if let node { return ObjectIdentifier(node) }

@@ -29,8 +29,8 @@ struct GradientSums {
     private var accumulators: [ObjectIdentifier: Accumulator] = [:]
     private var finishedPositions: [Bool]
 
-    /// `order`: the graph in post-order from the output, each entry's key in `keys`.
-    init(order: [GraphEdge?], keys: [ObjectIdentifier], isRelevant: (GraphEdge) -> Bool) {
+    /// `order`: the graph in post-order from the output; `isRelevant`: whether an input gets a gradient.
+    init(order: [GraphEdge?], isRelevant: (GraphEdge) -> Bool) {
         inputKeys = order.map { edge in (edge!.node?.inputs ?? []).map { isRelevant($0) ? $0.key : nil } }
         slot = inputKeys.map { [Int](repeating: -1, count: $0.count) }
         finishedPositions = [Bool](repeating: false, count: order.count)

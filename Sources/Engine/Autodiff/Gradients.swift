@@ -37,13 +37,15 @@ package func gradients(of output: Tensor, seed: Tensor, wrt inputs: [Tensor], cr
     precondition(seed.shape == output.shape, "gradients: seed shape \(seed.shape) differs from output \(output.shape)")
     precondition(retainGraph || !createGraph, "gradients: createGraph needs the graph retained")
     let targets = Set(inputs.map(\.gradientKey))
+    // The output is an entry of the walk without a key of its own when it is a constant.
+    let outputKey = output.gradientKey
 
     // Post-order walk over the graph's nodes and leaves: `order` lists every one reached before
     // those computed from it; `relevant` marks those that lie on a path to some requested input.
     var order: [GraphEdge?] = []
     var relevant: [ObjectIdentifier: Bool] = [:]
     var stack: [(GraphEdge, Int)] = [(GraphEdge(output), 0)]
-    var visited: Set<ObjectIdentifier> = [output.gradientKey]
+    var visited: Set<ObjectIdentifier> = [outputKey]
     func isRelevant(_ edge: GraphEdge) -> Bool { edge.key.map { relevant[$0] == true } ?? false }
     while let (edge, next) = stack.popLast() {
         precondition(edge.node?.isReleased != true,
@@ -56,13 +58,14 @@ package func gradients(of output: Tensor, seed: Tensor, wrt inputs: [Tensor], cr
                 stack.append((parent, 0))
             }
         } else {
-            relevant[edge.key ?? output.gradientKey] = targets.contains(edge.key ?? output.gradientKey) || parents.contains(where: isRelevant)
+            let id = edge.key ?? outputKey
+            relevant[id] = targets.contains(id) || parents.contains(where: isRelevant)
             order.append(edge)
         }
     }
-    let keys = order.map { $0!.key ?? output.gradientKey }
-    var sums = GradientSums(order: order, keys: keys, isRelevant: isRelevant)
-    sums.seed(output.gradientKey, seed)
+    let keys = order.map { $0!.key ?? outputKey }
+    var sums = GradientSums(order: order, isRelevant: isRelevant)
+    sums.seed(outputKey, seed)
 
     // For the observer: each input's positions in `inputs` (an input may be passed twice), until reported.
     var unreported: [ObjectIdentifier: [Int]] = observer == nil ? [:] : Dictionary(grouping: inputs.indices) { inputs[$0].gradientKey }
